@@ -1,0 +1,36 @@
+//go:build unix
+
+package gguf
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// mapFile maps path read-only. Empty files and files that cannot be mapped
+// fall back to a plain read.
+func mapFile(path string) ([]byte, func() error, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, nil, errors.New("not a regular file")
+	}
+	size := st.Size()
+	if size == 0 || int64(int(size)) != size {
+		return readAll(path)
+	}
+	data, err := unix.Mmap(int(fh.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return readAll(path)
+	}
+	return data, func() error { return unix.Munmap(data) }, nil
+}
