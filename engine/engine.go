@@ -1,0 +1,150 @@
+// Package engine turns a model file into text: it owns the tokenizer, the
+// forward pass, the KV cache and the sampling loop behind one small API that
+// the CLI and the server share.
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/slm-dev/slm/gguf"
+	"github.com/slm-dev/slm/model"
+	_ "github.com/slm-dev/slm/model/all" // register every architecture
+	"github.com/slm-dev/slm/tokenizer"
+)
+
+// Model is a loaded model: weights, configuration and tokenizer.
+type Model struct {
+	Name string // file path or label
+
+	file  *gguf.File
+	net   model.Model
+	tok   *tokenizer.Tokenizer
+	nCtx  int // default context for sessions
+	owned bool
+}
+
+// MaxDefaultContext caps the default context so that a model trained on a
+// long context does not reserve gigabytes of KV cache unasked.
+const MaxDefaultContext = 4096
+
+// Open loads a GGUF model file from disk (memory-mapped).
+func Open(path string) (*Model, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := load(path, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	m.owned = true
+	return m, nil
+}
+
+// OpenBytes loads a GGUF model held in memory, such as one embedded in the
+// binary. data must stay unchanged while the model is in use.
+func OpenBytes(name string, data []byte) (*Model, error) {
+	f, err := gguf.Parse(name, data)
+	if err != nil {
+		return nil, err
+	}
+	return load(name, f)
+}
+
+func load(name string, f *gguf.File) (*Model, error) {
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: tokenizer: %w", name, err)
+	}
+	net, err := model.Load(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	cfg := net.Config()
+	if cfg.NVocab != tok.NVocab() {
+		return nil, fmt.Errorf("%s: the tokenizer has %d tokens but the model's output has %d", name, tok.NVocab(), cfg.NVocab)
+	}
+	nCtx := cfg.NCtxTrain
+	if nCtx <= 0 || nCtx > MaxDefaultContext {
+		nCtx = MaxDefaultContext
+	}
+	return &Model{Name: name, file: f, net: net, tok: tok, nCtx: nCtx}, nil
+}
+
+// Close releases the model file. The model must not be used afterwards.
+func (m *Model) Close() error {
+	if m.owned {
+		return m.file.Close()
+	}
+	return nil
+}
+
+// Config is the model's hyperparameters.
+func (m *Model) Config() model.Config { return m.net.Config() }
+
+// File is the parsed GGUF file behind the model.
+func (m *Model) File() *gguf.File { return m.file }
+
+// Tokenizer is the model's tokenizer.
+func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
+
+// ContextSize is the context a session gets when none is asked for.
+func (m *Model) ContextSize() int { return m.nCtx }
+
+// Tokenize encodes text. addSpecial adds BOS/EOS as the vocabulary asks;
+// parseSpecial turns special-token text such as "<s>" into its id.
+func (m *Model) Tokenize(text string, addSpecial, parseSpecial bool) ([]int32, error) {
+	return m.tok.Encode([]byte(text), addSpecial, parseSpecial)
+}
+
+// Detokenize turns ids back into text.
+func (m *Model) Detokenize(ids []int32) string { return string(m.tok.Decode(ids)) }
+
+// Logits evaluates tokens from position 0 in one batched forward pass and
+// returns one row of NVocab logits per token.
+func (m *Model) Logits(tokens []int32) ([][]float32, error) {
+	if len(tokens) == 0 {
+		return nil, errors.New("no tokens to evaluate")
+	}
+	st, err := m.net.NewState(len(tokens))
+	if err != nil {
+		return nil, err
+	}
+	nv := m.Config().NVocab
+	flat := make([]float32, len(tokens)*nv)
+	if err := m.net.Eval(st, tokens, flat, true); err != nil {
+		return nil, err
+	}
+	rows := make([][]float32, len(tokens))
+	for i := range rows {
+		rows[i] = flat[i*nv : (i+1)*nv : (i+1)*nv]
+	}
+	return rows, nil
+}
+
+// Vocab is a tokenizer opened on its own, from any GGUF file that carries
+// tokenizer metadata, including vocabulary-only files without weights.
+type Vocab struct {
+	*tokenizer.Tokenizer
+	file *gguf.File
+}
+
+// OpenVocab opens the tokenizer of the GGUF file at path ("" for the
+// embedded default model is handled by callers that have one).
+func OpenVocab(path string) (*Vocab, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: tokenizer: %w", path, err)
+	}
+	return &Vocab{Tokenizer: tok, file: f}, nil
+}
+
+// Close releases the file.
+func (v *Vocab) Close() error { return v.file.Close() }
