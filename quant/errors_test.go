@@ -61,8 +61,8 @@ func TestDequantizeErrors(t *testing.T) {
 }
 
 func TestQuantizeErrors(t *testing.T) {
-	if err := quant.Quantize(quant.Q4_K, make([]float32, 256), make([]byte, 1000)); !errors.Is(err, quant.ErrUnsupported) {
-		t.Errorf("Q4_K: %v", err)
+	if err := quant.Quantize(quant.Q8_K, make([]float32, 256), make([]byte, 1000)); !errors.Is(err, quant.ErrUnsupported) {
+		t.Errorf("Q8_K: %v", err)
 	}
 	if err := quant.Quantize(quant.Type(77), nil, nil); !errors.Is(err, quant.ErrUnsupported) {
 		t.Errorf("type 77: %v", err)

@@ -12,6 +12,11 @@ var quantizers = map[Type]func(src []float32, dst []byte){
 	Q5_0: QuantizeQ5_0Ref,
 	Q5_1: QuantizeQ5_1Ref,
 	Q8_0: QuantizeQ8_0Ref,
+	Q2_K: QuantizeQ2_KRef,
+	Q3_K: QuantizeQ3_KRef,
+	Q4_K: QuantizeQ4_KRef,
+	Q5_K: QuantizeQ5_KRef,
+	Q6_K: QuantizeQ6_KRef,
 }
 
 // CanQuantize reports whether Quantize supports t.
@@ -20,9 +25,10 @@ func CanQuantize(t Type) bool { _, ok := quantizers[t]; return ok }
 // Quantize encodes src as type t into the start of dst with ggml's
 // deterministic reference encoders (the ones llama-quantize uses without an
 // importance matrix), so the bytes match llama.cpp's output exactly.
-// Supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (K-quant encoders
-// are not implemented yet). len(src) must be a whole number of blocks and
-// dst must hold t.RowBytes(len(src)) bytes.
+// Supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K,
+// Q5_K, Q6_K (see QuantizeWeighted for the importance-matrix encoders).
+// len(src) must be a whole number of blocks and dst must hold
+// t.RowBytes(len(src)) bytes.
 func Quantize(t Type, src []float32, dst []byte) error {
 	fn, ok := quantizers[t]
 	if !ok {
