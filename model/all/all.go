@@ -1,0 +1,9 @@
+// Package all registers every model family with package model; import it
+// for its side effect.
+package all
+
+import (
+	_ "github.com/slm-dev/slm/model/gpt2"  // GPT-2
+	_ "github.com/slm-dev/slm/model/llama" // LLaMA, Mistral, SmolLM, TinyLlama
+	_ "github.com/slm-dev/slm/model/qwen2" // Qwen2
+)

@@ -1,0 +1,143 @@
+package model
+
+import (
+	"github.com/slm-dev/slm/internal/parallel"
+	"github.com/slm-dev/slm/kernel"
+)
+
+// The blocks below work on n rows at once (a batch of n tokens), each
+// row-major with the width given in the comments.
+
+// Embed looks the tokens up: x (n, embd) = table[tokens], dequantizing each
+// row of the (vocab, embd) table.
+func Embed(x []float32, table *kernel.Matrix, tokens []int32) {
+	d := table.Cols
+	for i, id := range tokens {
+		table.Row(int(id), x[i*d:(i+1)*d])
+	}
+}
+
+// RMSNorm normalizes each of the n rows: out[i] = x[i]/rms(x[i]) * w.
+func RMSNorm(out, x, w []float32, eps float32, n int) {
+	d := len(w)
+	for i := range n {
+		kernel.RMSNorm(out[i*d:(i+1)*d], x[i*d:(i+1)*d], w, eps)
+	}
+}
+
+// LayerNorm normalizes each of the n rows: out[i] = (x[i]-mean)/std * w + b.
+func LayerNorm(out, x, w, b []float32, eps float32, n int) {
+	d := len(w)
+	for i := range n {
+		kernel.LayerNorm(out[i*d:(i+1)*d], x[i*d:(i+1)*d], w, b, eps)
+	}
+}
+
+// Linear is a fully connected layer: out (n, rows) = x (n, cols) @ Wᵀ + b.
+// b may be nil.
+func Linear(out []float32, w *kernel.Matrix, b []float32, x []float32, n int) {
+	w.MatMul(out, x, n)
+	if b != nil {
+		AddBias(out, b, n)
+	}
+}
+
+// AddBias adds b to each of the n rows of x.
+func AddBias(x, b []float32, n int) {
+	d := len(b)
+	for i := range n {
+		kernel.Add(x[i*d:(i+1)*d], b)
+	}
+}
+
+// GatedMLP is the SwiGLU feed-forward block of LLaMA-style models:
+//
+//	out (n, embd) = down @ (silu(gate @ x) ⊙ (up @ x)),  gate/up: (ff, embd), down: (embd, ff)
+//
+// out may be x.
+func (s *State) GatedMLP(out, x []float32, gate, up, down *kernel.Matrix, n int) {
+	ff := gate.Rows
+	h, g := s.Buf.H[:n*ff], s.Buf.H2[:n*ff]
+	up.MatMul(h, x, n)
+	gate.MatMul(g, x, n)
+	kernel.SiLUMul(g, h)
+	down.MatMul(out, g, n)
+}
+
+// GELUMLP is the feed-forward block of GPT-2-style models:
+//
+//	out (n, embd) = down @ gelu(up @ x + bUp) + bDown,  up: (ff, embd), down: (embd, ff)
+//
+// with GELU evaluated through ggml's fp16 table (kernel.GELUFP16), as
+// llama.cpp does. Biases may be nil; out may be x.
+func (s *State) GELUMLP(out, x []float32, up *kernel.Matrix, bUp []float32, down *kernel.Matrix, bDown []float32, n int) {
+	h := s.Buf.H[:n*up.Rows]
+	Linear(h, up, bUp, x, n)
+	kernel.GELUFP16(h)
+	Linear(out, down, bDown, h, n)
+}
+
+// Attention is causal multi-head attention with grouped KV heads over the
+// layer's cache. It first stores the batch's keys and values k, v (n, kv) at
+// positions s.Len()..s.Len()+n-1 of layer l, then for every token i and
+// head h (query head h reads KV head h/(NHead/NHeadKV)):
+//
+//	out[i,h] (head_dim) = Σₜ softmax(scale · q[i,h]·K[t])ₜ V[t],  t ≤ s.Len()+i
+//
+// q and out are (n, q). Queries and keys must already carry their positions
+// (RoPE). The work is spread over the worker pool when it is large.
+func (s *State) Attention(l int, out, q, k, v []float32, n int, scale float32) {
+	c := s.cfg
+	kvd := c.KVDim()
+	pos := s.n
+	copy(s.k[l][pos*kvd:(pos+n)*kvd], k[:n*kvd])
+	copy(s.v[l][pos*kvd:(pos+n)*kvd], v[:n*kvd])
+
+	j := &s.attn
+	j.c, j.keys, j.vals, j.q, j.out = c, s.k[l], s.v[l], q, out
+	j.pos, j.scale = pos, scale
+	units := n * c.NHead
+	work := units * (pos + n) * c.HeadDim
+	if work < attnParallelWork || units < 2 {
+		j.Run(0, 0, units)
+	} else {
+		parallel.Default().Do(units, max(1, units/(8*parallel.Default().Size())), j)
+	}
+	j.keys, j.vals, j.q, j.out = nil, nil, nil, nil
+}
+
+// attnParallelWork is the multiply-add count below which attention runs on
+// the calling goroutine.
+const attnParallelWork = 1 << 15
+
+// attnJob computes attention for (token, head) units; it lives in the State
+// so that handing it to the pool allocates nothing.
+type attnJob struct {
+	c          *Config
+	keys, vals []float32   // the layer's cache, (nCtx, kv)
+	q, out     []float32   // (n, q)
+	pos        int         // position of the batch's first token
+	scale      float32     // factor of q·k
+	scores     [][]float32 // per worker, (nCtx)
+}
+
+func (j *attnJob) Run(worker, u0, u1 int) {
+	c := j.c
+	hd, qd, kvd := c.HeadDim, c.QDim(), c.KVDim()
+	group := c.NHead / c.NHeadKV
+	for u := u0; u < u1; u++ {
+		i, h := u/c.NHead, u%c.NHead
+		kvOff := (h / group) * hd
+		q := j.q[i*qd+h*hd : i*qd+(h+1)*hd]
+		att := j.scores[worker][:j.pos+i+1] // causal: positions 0..pos+i
+		for t := range att {
+			att[t] = kernel.Dot(q, j.keys[t*kvd+kvOff:t*kvd+kvOff+hd]) * j.scale
+		}
+		kernel.Softmax(att)
+		o := j.out[i*qd+h*hd : i*qd+(h+1)*hd]
+		clear(o)
+		for t, a := range att {
+			kernel.Axpy(o, a, j.vals[t*kvd+kvOff:t*kvd+kvOff+hd])
+		}
+	}
+}
