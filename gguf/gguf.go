@@ -237,6 +237,12 @@ func (f *File) Float32s(key string) ([]float32, bool) {
 // (values that do not fit make it fail).
 func (f *File) Int32s(key string) ([]int32, bool) {
 	v, _ := f.Get(key)
+	return Int32s(v)
+}
+
+// Int32s converts a metadata array of any integer type to int32s; it fails
+// when v is not an integer array or a value does not fit.
+func Int32s(v any) ([]int32, bool) {
 	switch x := v.(type) {
 	case []int32:
 		return x, true

@@ -2,29 +2,16 @@
 
 package gguf
 
-import (
-	"errors"
-	"os"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // mapFile maps path read-only. Empty files and files that cannot be mapped
 // fall back to a plain read.
 func mapFile(path string) ([]byte, func() error, error) {
-	fh, err := os.Open(path)
+	fh, size, err := openRegular(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, nil, errors.New("not a regular file")
-	}
-	size := st.Size()
 	if size == 0 || int64(int(size)) != size {
 		return readAll(path)
 	}

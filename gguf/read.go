@@ -37,21 +37,32 @@ func Open(path string) (*File, error) {
 	return f, nil
 }
 
+// openRegular opens path for reading and returns its size; directories,
+// devices and pipes are refused.
+func openRegular(path string) (*os.File, int64, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		return nil, 0, err
+	}
+	if !st.Mode().IsRegular() {
+		fh.Close()
+		return nil, 0, errors.New("not a regular file")
+	}
+	return fh, st.Size(), nil
+}
+
 // readAll is the fallback when the file cannot be mapped.
 func readAll(path string) ([]byte, func() error, error) {
-	fh, err := os.Open(path)
+	fh, size, err := openRegular(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, nil, errors.New("not a regular file")
-	}
-	size := st.Size()
 	if int64(int(size)) != size {
 		return nil, nil, fmt.Errorf("file of %d bytes is too large to read into memory", size)
 	}

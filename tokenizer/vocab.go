@@ -3,6 +3,8 @@ package tokenizer
 import (
 	"fmt"
 	"math"
+
+	"github.com/slm-dev/slm/gguf"
 )
 
 // tokenAttr is llama.cpp's llama_token_attr bit set. llama.cpp derives it from
@@ -200,65 +202,10 @@ func metaInt32s(get metaGetter, key string) ([]int32, bool, error) {
 	if !ok {
 		return nil, false, nil
 	}
-	bad := func() ([]int32, bool, error) {
-		return nil, false, fmt.Errorf("tokenizer: %s holds a value outside int32", key)
-	}
-	switch x := v.(type) {
-	case []int32:
-		return x, true, nil
-	case []uint32:
-		out := make([]int32, len(x))
-		for i, e := range x {
-			if e > math.MaxInt32 {
-				return bad()
-			}
-			out[i] = int32(e)
-		}
-		return out, true, nil
-	case []int64:
-		out := make([]int32, len(x))
-		for i, e := range x {
-			if e != int64(int32(e)) {
-				return bad()
-			}
-			out[i] = int32(e)
-		}
-		return out, true, nil
-	case []uint64:
-		out := make([]int32, len(x))
-		for i, e := range x {
-			if e > math.MaxInt32 {
-				return bad()
-			}
-			out[i] = int32(e)
-		}
-		return out, true, nil
-	case []int16:
-		out := make([]int32, len(x))
-		for i, e := range x {
-			out[i] = int32(e)
-		}
-		return out, true, nil
-	case []uint16:
-		out := make([]int32, len(x))
-		for i, e := range x {
-			out[i] = int32(e)
-		}
-		return out, true, nil
-	case []int8:
-		out := make([]int32, len(x))
-		for i, e := range x {
-			out[i] = int32(e)
-		}
-		return out, true, nil
-	case []uint8:
-		out := make([]int32, len(x))
-		for i, e := range x {
-			out[i] = int32(e)
-		}
+	if out, ok := gguf.Int32s(v); ok {
 		return out, true, nil
 	}
-	return nil, false, fmt.Errorf("tokenizer: %s has type %T, want an array of integers", key, v)
+	return nil, false, fmt.Errorf("tokenizer: %s has type %T or a value outside int32, want an array of integers", key, v)
 }
 
 // bpePreFlags is what llama.cpp's loader derives from tokenizer.ggml.pre for a
