@@ -229,7 +229,7 @@ func bpeFlagsFor(pre string) (bpePreFlags, error) {
 	case "llama3", "llama-v3", "llama-bpe", "falcon3":
 		return bpePreFlags{cleanSpaces: true, addBOS: true}, nil
 	case "deepseek-llm", "deepseek-coder", "deepseek-v3", "command-r", "qwen2", "poro-chat",
-		"viking", "smollm":
+		"viking", "smollm", "deepseek-r1-qwen", "pixtral", "gpt-4o", "llama4":
 		return bpePreFlags{}, nil
 	case "megrez":
 		// megrez maps to the qwen2 regex but keeps the BPE default clean_spaces.
