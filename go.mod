@@ -2,10 +2,13 @@ module github.com/slm-dev/slm
 
 go 1.26.8
 
-require golang.org/x/text v0.44.0
+require (
+	github.com/ardanlabs/jinja v1.8.0
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+	golang.org/x/text v0.44.0
+)
 
 require (
-	github.com/ardanlabs/jinja v1.8.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
