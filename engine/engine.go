@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/slm-dev/slm/gguf"
+	"github.com/slm-dev/slm/kernel"
 	"github.com/slm-dev/slm/model"
 	_ "github.com/slm-dev/slm/model/all" // register every architecture
 	"github.com/slm-dev/slm/tokenizer"
@@ -148,3 +149,11 @@ func OpenVocab(path string) (*Vocab, error) {
 
 // Close releases the file.
 func (v *Vocab) Close() error { return v.file.Close() }
+
+// UseExactFloat switches every model in the process between the two
+// numerics: false (the default) quantizes activations before each matmul as
+// llama.cpp's CPU backend does, which is fast and tracks llama.cpp's own
+// logits; true computes with float32 activations on exactly dequantized
+// weights, which matches llama.cpp's F32-dequantized reference to ~1e-5 but
+// is slower. It returns the previous setting.
+func UseExactFloat(on bool) bool { return kernel.SetExactFloat(on) }

@@ -63,6 +63,8 @@ type Options struct {
 	Stop []string
 	// IgnoreEOS keeps generating past end-of-generation tokens.
 	IgnoreEOS bool
+	// Constraint, if set, restricts the tokens (grammar, JSON schema).
+	Constraint Constraint
 }
 
 // StopReason says why generation ended.
@@ -103,27 +105,9 @@ var ErrContextFull = errors.New("context window exceeded")
 // the Result then holds what was generated so far.
 func (s *Session) Generate(ctx context.Context, prompt []int32, opts Options, fn func(Token) error) (Result, error) {
 	res := Result{PromptTokens: len(prompt)}
-	cfg := s.m.Config()
-	if len(prompt) == 0 {
-		return res, errors.New("empty prompt: at least one token is needed")
-	}
-	if len(prompt) >= s.nCtx {
-		return res, fmt.Errorf("%w: the prompt has %d tokens and the context holds %d (at least one more is needed to generate)", ErrContextFull, len(prompt), s.nCtx)
-	}
-	if opts.MaxTokens > 0 && len(prompt)+opts.MaxTokens > s.nCtx {
-		return res, fmt.Errorf("%w: %d prompt tokens + %d new tokens exceed the context of %d", ErrContextFull, len(prompt), opts.MaxTokens, s.nCtx)
-	}
-	for _, id := range prompt {
-		if id < 0 || int(id) >= cfg.NVocab {
-			return res, fmt.Errorf("token id %d is outside the vocabulary (0..%d)", id, cfg.NVocab-1)
-		}
-	}
-	smp, err := sample.New(opts.Sampling, cfg.NVocab)
+	smp, err := newSampler(prompt, opts, s.nCtx, s.m.Config().NVocab)
 	if err != nil {
 		return res, err
-	}
-	for _, id := range prompt {
-		smp.Accept(id)
 	}
 
 	start := time.Now()
@@ -146,10 +130,23 @@ func (s *Session) Generate(ctx context.Context, prompt []int32, opts Options, fn
 			res.Reason = StopCanceled
 			break
 		}
+		if opts.Constraint != nil {
+			opts.Constraint.Mask(s.logits)
+		}
 		id := smp.Sample(s.logits)
-		if id < 0 { // every token is banned (logit bias): nothing can follow
+		if id < 0 { // every token is banned
+			if opts.Constraint != nil {
+				res.Text = s.text.String()
+				return res, ErrNoAllowedToken
+			}
 			res.Reason = StopEOS
 			break
+		}
+		if opts.Constraint != nil {
+			if err := opts.Constraint.Accept(id); err != nil {
+				res.Text = s.text.String()
+				return res, err
+			}
 		}
 		if !opts.IgnoreEOS && tok.IsEOG(id) {
 			res.Reason = StopEOS
@@ -169,6 +166,10 @@ func (s *Session) Generate(ctx context.Context, prompt []int32, opts Options, fn
 		}
 		if stopped {
 			res.Reason = StopString
+			break
+		}
+		if opts.Constraint != nil && opts.Constraint.Done() {
+			res.Reason = StopEOS
 			break
 		}
 		if opts.MaxTokens > 0 && len(res.Tokens) >= opts.MaxTokens || len(s.cached) >= s.nCtx {
@@ -211,6 +212,34 @@ func (s *Session) Stream(ctx context.Context, prompt []int32, opts Options, resu
 			yield(Token{ID: -1}, err)
 		}
 	}
+}
+
+// newSampler checks a request against a context of nCtx positions and a
+// vocabulary of nVocab tokens, and returns its sampler, primed with the
+// prompt (for the penalties).
+func newSampler(prompt []int32, opts Options, nCtx, nVocab int) (*sample.Sampler, error) {
+	if len(prompt) == 0 {
+		return nil, errors.New("empty prompt: at least one token is needed")
+	}
+	if len(prompt) >= nCtx {
+		return nil, fmt.Errorf("%w: the prompt has %d tokens and the context holds %d (at least one more is needed to generate)", ErrContextFull, len(prompt), nCtx)
+	}
+	if opts.MaxTokens > 0 && len(prompt)+opts.MaxTokens > nCtx {
+		return nil, fmt.Errorf("%w: %d prompt tokens + %d new tokens exceed the context of %d", ErrContextFull, len(prompt), opts.MaxTokens, nCtx)
+	}
+	for _, id := range prompt {
+		if id < 0 || int(id) >= nVocab {
+			return nil, fmt.Errorf("token id %d is outside the vocabulary (0..%d)", id, nVocab-1)
+		}
+	}
+	smp, err := sample.New(opts.Sampling, nVocab)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range prompt {
+		smp.Accept(id)
+	}
+	return smp, nil
 }
 
 // prefill brings the cache to hold exactly prompt, reusing the longest

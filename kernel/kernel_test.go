@@ -308,7 +308,10 @@ func naiveMatMul(w []float32, rows, cols int, x []float32, n int) []float32 {
 	return out
 }
 
+// TestMatMul checks the exact float mode against dequantized rows dotted
+// with Dot.
 func TestMatMul(t *testing.T) {
+	defer SetExactFloat(SetExactFloat(true))
 	rnd := rand.New(rand.NewPCG(11, 12))
 	shapes := [][2]int{{1, 32}, {3, 64}, {17, 96}, {300, 256}, {1000, 128}} // the last two use the pool
 	for _, typ := range []quant.Type{quant.F32, quant.F16, quant.Q8_0, quant.Q4_0, quant.Q5_1} {
@@ -362,6 +365,67 @@ func TestMatMul(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestMatMulFast checks the default path against its specification: the
+// activations encoded by the generic quantizer and each row dotted by the
+// generic dot, on every tier, with the pool and without.
+func TestMatMulFast(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(17, 18))
+	shapes := [][2]int{{1, 256}, {3, 256}, {17, 512}, {300, 256}, {1000, 512}}
+	for _, tier := range []Tier{TierGeneric, ActiveTier()} {
+		prev := setForcedTier(tier)
+		for _, typ := range weightTypes() {
+			act := dots[typ].act
+			gen := dotImpl(typ, TierGeneric)
+			for _, sh := range shapes {
+				rows, cols := sh[0], sh[1]
+				data := randomWeights(rnd, typ, rows*cols)
+				m, err := NewMatrix(typ, data, rows, cols)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, n := range []int{1, 2, 5} {
+					x := randVec(rnd, n*cols)
+					got := make([]float32, n*rows+1)
+					got[n*rows] = 42
+					m.MatMul(got[:n*rows], x, n)
+					if got[n*rows] != 42 {
+						t.Fatal("MatMul wrote past its output")
+					}
+					spec := gen
+					for tk := range n {
+						xb := encodeAct(t, act, x[tk*cols:(tk+1)*cols])
+						for r := range rows {
+							want := spec(cols, data[r*m.RowBytes:(r+1)*m.RowBytes], xb)
+							if !sameBits(got[tk*rows+r], want) {
+								t.Fatalf("%v tier %v %dx%d n=%d: out[%d][%d] = %g, want %g", typ, tier, rows, cols, n, tk, r, got[tk*rows+r], want)
+							}
+						}
+					}
+				}
+				// Row slices (gpt2's q/k/v) at group boundaries and not.
+				for _, r0 := range []int{0, 3, 8} {
+					if r0 >= rows {
+						continue
+					}
+					s := m.Slice(r0, rows)
+					x := randVec(rnd, 2*cols)
+					full, part := make([]float32, 2*rows), make([]float32, 2*s.Rows)
+					m.MatMul(full, x, 2)
+					s.MatMul(part, x, 2)
+					for tk := range 2 {
+						for i := range s.Rows {
+							if !sameBits(part[tk*s.Rows+i], full[tk*rows+r0+i]) {
+								t.Fatalf("%v Slice(%d) row %d", typ, r0, i)
+							}
+						}
+					}
+				}
+			}
+		}
+		setForcedTier(prev)
 	}
 }
 

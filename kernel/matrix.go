@@ -21,6 +21,9 @@ type Matrix struct {
 	RowBytes int
 
 	f32 []float32 // Data seen as float32 (F32 matrices, when aligned)
+
+	pk       []byte // Q4_0: the whole 8-row groups repacked (pack.go), or nil
+	pkGroups int
 }
 
 // NewMatrix wraps encoded weights. It checks that t can be dequantized, that
@@ -44,7 +47,13 @@ func NewMatrix(t quant.Type, data []byte, rows, cols int) (*Matrix, error) {
 	if t == quant.F16 {
 		f16ToF32Table()
 	}
+	if t == quant.Q4_0 && q40Packed.x8 != nil && rows >= 8 {
+		m.pk, m.pkGroups = packQ4_0(m.Data, rows, rb), rows/8
+	}
 	reserve(cols)
+	if rt := routeFor(t); rt.ok && cols%rt.actElem == 0 {
+		reserveAct(rt.actBytes(cols), cols/32)
+	}
 	return m, nil
 }
 
@@ -73,6 +82,12 @@ func (m *Matrix) Slice(r0, r1 int) *Matrix {
 	if m.f32 != nil {
 		s.f32 = m.f32[r0*m.Cols : r1*m.Cols : r1*m.Cols]
 	}
+	s.pk, s.pkGroups = nil, 0
+	if m.pk != nil && r0%8 == 0 {
+		gb := len(m.pk) / m.pkGroups
+		s.pkGroups = (r1 - r0) / 8
+		s.pk = m.pk[r0/8*gb : (r0/8+s.pkGroups)*gb]
+	}
 	return &s
 }
 
@@ -92,10 +107,16 @@ func (m *Matrix) Row(r int, dst []float32) {
 func (m *Matrix) MatVec(dst, x []float32) { m.MatMul(dst, x, 1) }
 
 // MatMul computes dst (n, Rows) = x (n, Cols) @ mᵀ: for each of the n
-// row-major input vectors x[t] the output row dst[t] = m @ x[t]. Each weight
-// row is dequantized once and dotted with all n inputs, so a batch costs one
-// pass over the weights. Large products are split over the worker pool by
-// rows.
+// row-major input vectors x[t] the output row dst[t] = m @ x[t].
+//
+// By default the activations are first encoded once, as llama.cpp's CPU
+// path does (quantized to Q8_0/Q8_1/Q8_K for quantized weights, rounded to
+// fp16/bf16 for F16/BF16 weights), and each weight row is dotted with them by
+// the best kernel of the active tier. Weight types without such a kernel, and
+// every product while SetExactFloat(true), dequantize each weight row once
+// and dot it in float32 with all n inputs. Either way a batch costs one pass
+// over the weights, and large products are split over the worker pool in
+// chunks of rows.
 func (m *Matrix) MatMul(dst, x []float32, n int) {
 	if n <= 0 || m.Rows == 0 {
 		return
@@ -104,12 +125,40 @@ func (m *Matrix) MatMul(dst, x []float32, n int) {
 	_ = x[n*m.Cols-1]
 	mu.Lock()
 	job.m, job.dst, job.x, job.n = m, dst, x, n
+	job.rt = nil
+	if rt := routeFor(m.Type); rt.ok && !exactFloat.Load() && m.Cols%rt.actElem == 0 {
+		job.rt = rt
+		job.ab = rt.actBytes(m.Cols)
+		if rt.act == quant.F32 && littleEndian {
+			job.act = bytesOf(x[:n*m.Cols])
+		} else {
+			if len(actBuf) < n*job.ab {
+				actBuf = make([]byte, n*job.ab)
+			}
+			job.act = actBuf[:n*job.ab]
+			for t := range n {
+				rt.quant(x[t*m.Cols:(t+1)*m.Cols], job.act[t*job.ab:(t+1)*job.ab])
+			}
+		}
+		if m.usePacked(rt) {
+			nb := m.Cols / 32
+			if len(sumBuf) < n*nb {
+				sumBuf = make([]int32, n*nb)
+			}
+			job.sums = sumBuf[:n*nb]
+			for t := range n {
+				q8Sums(job.act[t*job.ab:(t+1)*job.ab], job.sums[t*nb:(t+1)*nb])
+			}
+		}
+	}
 	work := m.Rows * m.Cols * n
 	p := pool()
-	if work < parallelWork || p.Size() == 1 {
+	if work < parallelWork || p.Size() == 1 || serialOnly {
 		job.Run(0, 0, m.Rows)
 	} else {
-		grain := min(max(m.Rows/(8*p.Size()), 4), 256)
+		// Chunks of whole 4-row groups, several per goroutine so that a
+		// slow one (a busy machine) does not hold up the product.
+		grain := max(min(max(m.Rows/(8*p.Size()), 8), 64)&^7, 8)
 		p.Do(m.Rows, grain, &job)
 	}
 	job = matJob{}
@@ -120,13 +169,19 @@ func (m *Matrix) MatMul(dst, x []float32, n int) {
 // the calling goroutine alone (waking a worker costs a few microseconds).
 const parallelWork = 1 << 15
 
+// serialOnly keeps every product on the calling goroutine (single-thread
+// kernel benchmarks).
+var serialOnly bool
+
 // The kernel's shared state: one product runs at a time (the pool runs one
 // job at a time anyway), which lets the per-worker dequantization buffers be
 // reused without allocating.
 var (
-	mu   sync.Mutex
-	job  matJob
-	bufs [][]float32 // per worker, at least maxCols long
+	mu     sync.Mutex
+	job    matJob
+	bufs   [][]float32 // per worker, at least maxCols long
+	actBuf []byte      // the encoded activations of the current product
+	sumBuf []int32     // their block sums, for the packed Q4_0 kernels
 )
 
 func pool() *parallel.Pool { return parallel.Default() }
@@ -149,14 +204,83 @@ func reserve(n int) {
 	}
 }
 
+// reserveAct makes the activation buffer hold one encoded row of n bytes,
+// so that single-vector products allocate nothing.
+func reserveAct(n, blocks int) {
+	mu.Lock()
+	defer mu.Unlock()
+	if len(actBuf) < n {
+		actBuf = make([]byte, n)
+	}
+	if len(sumBuf) < blocks {
+		sumBuf = make([]int32, blocks)
+	}
+}
+
 type matJob struct {
 	m      *Matrix
 	dst, x []float32
 	n      int
+
+	rt   *route // the fast path, or nil for float activations
+	act  []byte // n encoded activation rows of ab bytes
+	ab   int
+	sums []int32 // packed Q4_0: 8·Σx per activation block, or nil
 }
 
 // Run computes output rows [r0, r1) for all n inputs.
 func (j *matJob) Run(worker, r0, r1 int) {
+	m, n := j.m, j.n
+	if j.rt != nil {
+		// Tiles of rows whose weights stay in cache while every input
+		// passes (when one goroutine runs the whole product, and within
+		// large chunks).
+		tile := r1 - r0
+		if n > 1 {
+			tile = min(max(tileBytes/m.RowBytes, 8), 64) &^ 7
+		}
+		for a := r0; a < r1; a += tile {
+			j.runFast(a, min(a+tile, r1))
+		}
+		return
+	}
+	j.runFloat(worker, r0, r1)
+}
+
+// tileBytes is the weight bytes of a tile of rows in a batched product.
+const tileBytes = 64 << 10
+
+// runFast computes output rows [r0, r1) for all n inputs on the fast path.
+func (j *matJob) runFast(r0, r1 int) {
+	m, n, rows, cols, rt := j.m, j.n, j.m.Rows, j.m.Cols, j.rt
+	if j.sums != nil {
+		j.runPacked(r0, r1)
+		return
+	}
+	w := m.Data[r0*m.RowBytes : r1*m.RowBytes]
+	t0 := 0
+	if rt.rows2 != nil {
+		for ; t0+2 <= n; t0 += 2 {
+			rt.rows2(cols, w, m.RowBytes, j.act[t0*j.ab:(t0+1)*j.ab], j.act[(t0+1)*j.ab:(t0+2)*j.ab],
+				j.dst[t0*rows+r0:t0*rows+r1], j.dst[(t0+1)*rows+r0:(t0+1)*rows+r1])
+		}
+	}
+	for t := t0; t < n; t++ {
+		a := j.act[t*j.ab : (t+1)*j.ab]
+		out := j.dst[t*rows+r0 : t*rows+r1]
+		if rt.rows != nil {
+			rt.rows(cols, w, m.RowBytes, a, out)
+			continue
+		}
+		for i := range out {
+			out[i] = rt.dot(cols, w[i*m.RowBytes:(i+1)*m.RowBytes], a)
+		}
+	}
+}
+
+// runFloat computes output rows [r0, r1) for all n inputs with float
+// activations on dequantized rows.
+func (j *matJob) runFloat(worker, r0, r1 int) {
 	m, n, rows, cols := j.m, j.n, j.m.Rows, j.m.Cols
 	if m.Type == quant.F16 && n == 1 { // decode: widen on the fly
 		tab := f16ToF32Table()

@@ -55,9 +55,9 @@ func AddBias(x, b []float32, n int) {
 //	out (n, embd) = down @ (silu(gate @ x) ⊙ (up @ x)),  gate/up: (ff, embd), down: (embd, ff)
 //
 // out may be x.
-func (s *State) GatedMLP(out, x []float32, gate, up, down *kernel.Matrix, n int) {
+func (b *Batch) GatedMLP(out, x []float32, gate, up, down *kernel.Matrix, n int) {
 	ff := gate.Rows
-	h, g := s.Buf.H[:n*ff], s.Buf.H2[:n*ff]
+	h, g := b.Buf.H[:n*ff], b.Buf.H2[:n*ff]
 	up.MatMul(h, x, n)
 	gate.MatMul(g, x, n)
 	kernel.SiLUMul(g, h)
@@ -70,74 +70,78 @@ func (s *State) GatedMLP(out, x []float32, gate, up, down *kernel.Matrix, n int)
 //
 // with GELU evaluated through ggml's fp16 table (kernel.GELUFP16), as
 // llama.cpp does. Biases may be nil; out may be x.
-func (s *State) GELUMLP(out, x []float32, up *kernel.Matrix, bUp []float32, down *kernel.Matrix, bDown []float32, n int) {
-	h := s.Buf.H[:n*up.Rows]
+func (b *Batch) GELUMLP(out, x []float32, up *kernel.Matrix, bUp []float32, down *kernel.Matrix, bDown []float32, n int) {
+	h := b.Buf.H[:n*up.Rows]
 	Linear(h, up, bUp, x, n)
 	kernel.GELUFP16(h)
 	Linear(out, down, bDown, h, n)
 }
 
-// Attention is causal multi-head attention with grouped KV heads over the
-// layer's cache. It first stores the batch's keys and values k, v (n, kv) at
-// positions s.Len()..s.Len()+n-1 of layer l, then for every token i and
-// head h (query head h reads KV head h/(NHead/NHeadKV)):
+// Attention is causal multi-head attention with grouped KV heads, each
+// sequence of the batch over its own cache. It first stores the keys and
+// values k, v (n, kv) of every sequence's tokens at their positions in layer
+// l of that sequence's cache, then for every token i (at position pᵢ of its
+// sequence) and head h (query head h reads KV head h/(NHead/NHeadKV)):
 //
-//	out[i,h] (head_dim) = Σₜ softmax(scale · q[i,h]·K[t])ₜ V[t],  t ≤ s.Len()+i
+//	out[i,h] (head_dim) = Σₜ softmax(scale · q[i,h]·K[t])ₜ V[t],  t ≤ pᵢ
 //
 // q and out are (n, q). Queries and keys must already carry their positions
 // (RoPE). The work is spread over the worker pool when it is large.
-func (s *State) Attention(l int, out, q, k, v []float32, n int, scale float32) {
-	c := s.cfg
+func (b *Batch) Attention(l int, out, q, k, v []float32, scale float32) {
+	c := b.cfg
 	kvd := c.KVDim()
-	pos := s.n
-	copy(s.k[l][pos*kvd:(pos+n)*kvd], k[:n*kvd])
-	copy(s.v[l][pos*kvd:(pos+n)*kvd], v[:n*kvd])
+	r := 0
+	for _, sq := range b.seqs {
+		s, n := sq.State, len(sq.Tokens)
+		copy(s.k[l][s.n*kvd:(s.n+n)*kvd], k[r*kvd:(r+n)*kvd])
+		copy(s.v[l][s.n*kvd:(s.n+n)*kvd], v[r*kvd:(r+n)*kvd])
+		r += n
+	}
 
-	j := &s.attn
-	j.c, j.keys, j.vals, j.q, j.out = c, s.k[l], s.v[l], q, out
-	j.pos, j.scale = pos, scale
-	units := n * c.NHead
-	work := units * (pos + n) * c.HeadDim
-	if work < attnParallelWork || units < 2 {
+	j := &b.attn
+	j.b, j.l, j.q, j.out, j.scale = b, l, q, out, scale
+	units := b.n * c.NHead
+	if b.work < attnParallelWork || units < 2 {
 		j.Run(0, 0, units)
 	} else {
 		parallel.Default().Do(units, max(1, units/(8*parallel.Default().Size())), j)
 	}
-	j.keys, j.vals, j.q, j.out = nil, nil, nil, nil
+	j.b, j.q, j.out = nil, nil, nil
 }
 
 // attnParallelWork is the multiply-add count below which attention runs on
 // the calling goroutine.
 const attnParallelWork = 1 << 15
 
-// attnJob computes attention for (token, head) units; it lives in the State
+// attnJob computes attention for (token, head) units; it lives in the Batch
 // so that handing it to the pool allocates nothing.
 type attnJob struct {
-	c          *Config
-	keys, vals []float32   // the layer's cache, (nCtx, kv)
-	q, out     []float32   // (n, q)
-	pos        int         // position of the batch's first token
-	scale      float32     // factor of q·k
-	scores     [][]float32 // per worker, (nCtx)
+	b      *Batch
+	l      int         // layer
+	q, out []float32   // (n, q)
+	scale  float32     // factor of q·k
+	scores [][]float32 // per worker, (nCtx)
 }
 
 func (j *attnJob) Run(worker, u0, u1 int) {
-	c := j.c
+	c := j.b.cfg
 	hd, qd, kvd := c.HeadDim, c.QDim(), c.KVDim()
 	group := c.NHead / c.NHeadKV
 	for u := u0; u < u1; u++ {
 		i, h := u/c.NHead, u%c.NHead
+		s := j.b.seqs[j.b.seq[i]].State
+		keys, vals := s.k[j.l], s.v[j.l]
 		kvOff := (h / group) * hd
 		q := j.q[i*qd+h*hd : i*qd+(h+1)*hd]
-		att := j.scores[worker][:j.pos+i+1] // causal: positions 0..pos+i
+		att := j.scores[worker][:j.b.pos[i]+1] // causal: positions 0..pos
 		for t := range att {
-			att[t] = kernel.Dot(q, j.keys[t*kvd+kvOff:t*kvd+kvOff+hd]) * j.scale
+			att[t] = kernel.Dot(q, keys[t*kvd+kvOff:t*kvd+kvOff+hd]) * j.scale
 		}
 		kernel.Softmax(att)
 		o := j.out[i*qd+h*hd : i*qd+(h+1)*hd]
 		clear(o)
 		for t, a := range att {
-			kernel.Axpy(o, a, j.vals[t*kvd+kvOff:t*kvd+kvOff+hd])
+			kernel.Axpy(o, a, vals[t*kvd+kvOff:t*kvd+kvOff+hd])
 		}
 	}
 }

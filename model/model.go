@@ -23,22 +23,38 @@ type Model interface {
 	// Config is the model's hyperparameters.
 	Config() Config
 	// NewState allocates a sequence state: the KV cache for nCtx positions
-	// and all scratch buffers.
+	// and all scratch buffers of Eval.
 	NewState(nCtx int) (*State, error)
 	// Eval runs tokens at positions s.Len(), s.Len()+1, ... and appends their
 	// keys and values to the cache. With all, logits receives one row of
 	// NVocab logits per token (len(tokens)·NVocab values); otherwise only
 	// the last token's NVocab logits.
 	Eval(s *State, tokens []int32, logits []float32, all bool) error
+
+	// NewBatchState allocates a sequence state with only its KV cache (for
+	// nCtx positions), for sequences evaluated through EvalBatch; an Eval
+	// on it allocates Eval's scratch the first time.
+	NewBatchState(nCtx int) (*State, error)
+	// NewBatch allocates the working memory of EvalBatch for passes of up
+	// to maxTokens tokens in all.
+	NewBatch(maxTokens int) (*Batch, error)
+	// EvalBatch runs several sequences in one forward pass: their tokens
+	// are stacked so that each weight matrix is read once for all of them,
+	// while positions, RoPE and attention are each sequence's own (each
+	// Seq as one Eval of its tokens would be). Each state must appear at
+	// most once, and the tokens must fit b.Cap(). logits receives, in the
+	// order of seqs, the rows each Seq asks for (none, its last token's, or
+	// one per token), NVocab values each. On error no state changes.
+	EvalBatch(b *Batch, seqs []Seq, logits []float32) error
 }
 
-// Forwarder is the forward pass a family implements. Forward runs one batch
-// of at most s.BatchSize() tokens at positions s.Len()...; it stores their
-// keys and values with State.Attention and writes logits: len(logits) is
-// len(tokens)·NVocab (every token), NVocab (the last token) or 0 (none; see
-// State.OutputRows). Inputs have been validated.
+// Forwarder is the forward pass a family implements. Forward runs one
+// planned pass over b.Len() tokens (b.Tokens(), at positions b.Pos(i) of
+// their own sequences); it stores their keys and values with
+// Batch.Attention and writes the logits of the rows Batch.OutputRows
+// picks, NVocab values each, into logits. Inputs have been validated.
 type Forwarder interface {
-	Forward(s *State, tokens []int32, logits []float32)
+	Forward(b *Batch, logits []float32)
 }
 
 // Net is a Model made of a Config and a family's forward pass; families
@@ -75,18 +91,27 @@ func (m *Net) Eval(s *State, tokens []int32, logits []float32, all bool) error {
 			return fmt.Errorf("model: token %d (at index %d) is outside the vocabulary [0, %d)", id, i, nv)
 		}
 	}
+	if s.own == nil || s.own.cap < s.batch {
+		s.own = m.newBatch(s.batch, s.nCtx)
+	}
+	b := s.own
 	for start := 0; start < len(tokens); start += s.batch {
 		end := min(start+s.batch, len(tokens))
 		var out []float32
+		want := NoLogits
 		switch {
 		case all:
-			out = logits[start*nv : end*nv]
+			out, want = logits[start*nv:end*nv], AllLogits
 		case end == len(tokens):
-			out = logits
+			out, want = logits, LastLogits
 		}
-		m.fwd.Forward(s, tokens[start:end], out)
-		s.n += end - start
+		b.one[0] = Seq{State: s, Tokens: tokens[start:end], Logits: want}
+		if err := b.plan(b.one[:]); err != nil {
+			return err
+		}
+		m.forward(b, out)
 	}
+	b.one[0] = Seq{}
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/slm-dev/slm/gguf"
+	"github.com/slm-dev/slm/kernel"
 	"github.com/slm-dev/slm/model"
 	_ "github.com/slm-dev/slm/model/all"
 )
@@ -32,6 +33,7 @@ type refFile struct {
 		} `json:"vs_dequant_f32"`
 		VsNative struct {
 			MaxAbs float64 `json:"max_abs"`
+			RMS    float64 `json:"rms"`
 		} `json:"vs_native"`
 	} `json:"tolerance"`
 	Prompts []refPrompt `json:"prompts"`
@@ -93,14 +95,45 @@ func openModel(t testing.TB, path string) (*gguf.File, model.Model) {
 	return f, m
 }
 
-// diff tracks the largest absolute difference of a comparison.
+// diff tracks the largest absolute difference of a comparison, the sum of
+// squares for the rms, and the largest difference of each position (a
+// prompt position or a greedy step; see mark).
 type diff struct {
 	max   float64
 	where string
+	sq    float64
+	n     int
+	pos   []float64 // per position: max |Δ|
+}
+
+// mark starts a new position.
+func (d *diff) mark() { d.pos = append(d.pos, 0) }
+
+func (d *diff) rms() float64 {
+	if d.n == 0 {
+		return 0
+	}
+	return math.Sqrt(d.sq / float64(d.n))
+}
+
+// median is the median over positions of each position's max |Δ|: the
+// typical agreement, which a rounding flip at one position does not move.
+func (d *diff) median() float64 {
+	if len(d.pos) == 0 {
+		return 0
+	}
+	p := append([]float64(nil), d.pos...)
+	sort.Float64s(p)
+	return p[len(p)/2]
 }
 
 func (d *diff) add(got float32, want float64, where func() string) {
 	e := math.Abs(float64(got) - want)
+	d.sq += e * e
+	d.n++
+	if len(d.pos) > 0 && !(e <= d.pos[len(d.pos)-1]) {
+		d.pos[len(d.pos)-1] = e
+	}
 	if e > d.max || math.IsNaN(e) {
 		d.max = e
 		if math.IsNaN(e) {
@@ -115,11 +148,15 @@ func (d *diff) add(got float32, want float64, where func() string) {
 // last row.
 func compare(d *diff, got []float32, nv int, ref *refResult, prompt string) {
 	for i, row := range ref.Logits {
+		d.mark()
 		for id, want := range row {
 			d.add(got[i*nv+id], float64(want), func() string { return fmt.Sprintf("%s pos %d id %d", prompt, i, id) })
 		}
 	}
 	for i, top := range ref.Top {
+		if len(ref.Logits) == 0 {
+			d.mark()
+		}
 		for _, p := range top {
 			id := int(p[0])
 			d.add(got[i*nv+id], p[1], func() string { return fmt.Sprintf("%s pos %d id %d (top)", prompt, i, id) })
@@ -157,6 +194,7 @@ func greedy(t *testing.T, m model.Model, s *model.State, last []float32, ref *re
 		if ref.Greedy.Margin[step] <= 2*tol {
 			return step
 		}
+		d.mark()
 		for _, p := range ref.Greedy.Top[step] {
 			id := int(p[0])
 			d.add(logits[id], p[1], func() string { return fmt.Sprintf("%s greedy step %d id %d", label, step, id) })
@@ -177,15 +215,36 @@ func greedy(t *testing.T, m model.Model, s *model.State, last []float32, ref *re
 	return len(ref.Greedy.Tokens)
 }
 
-// TestReference checks every test model against llama.cpp: all logits of
-// each prompt evaluated in one batch, then greedy decoding one token per
-// Eval, against the F32-dequantized run (float32 activations, like ours) and
-// the native run.
+// TestReference checks every test model against llama.cpp, once per mode of
+// the kernels (each on the tier SLM_KERNEL_TIER selects, default the best):
+//
+//   - exact: kernel.SetExactFloat(true), float32 activations against the
+//     F32-dequantized run (dequant_f32), within tolerance.vs_dequant_f32;
+//   - fast (the default path): activations quantized as llama.cpp's CPU
+//     backend does, against its native logits, within tolerance.vs_native
+//     (max_abs and rms).
+//
+// Each evaluates all logits of each prompt in one batch, then decodes greedily
+// one token per Eval against the matching reference's continuation.
 func TestReference(t *testing.T) {
+	for _, mode := range []string{"exact", "fast"} {
+		t.Run(mode, func(t *testing.T) {
+			// Cleanup, not defer: the parallel subtests run after this
+			// function returns, and before its cleanups.
+			prev := kernel.SetExactFloat(mode == "exact")
+			t.Cleanup(func() { kernel.SetExactFloat(prev) })
+			testReference(t, mode == "exact")
+		})
+	}
+}
+
+func testReference(t *testing.T, exact bool) {
 	type row struct {
-		name                   string
-		dq, dqTol, nat, natTol float64
-		greedy                 string
+		name          string
+		max, tol, rms float64
+		rmsTol        float64
+		typical       float64
+		greedy        string
 	}
 	var (
 		mu   sync.Mutex
@@ -193,10 +252,15 @@ func TestReference(t *testing.T) {
 	)
 	t.Cleanup(func() {
 		sort.Slice(rows, func(i, j int) bool { return rows[i].name < rows[j].name })
+		target := "native"
+		if exact {
+			target = "dequant_f32"
+		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "\n%-26s %12s %8s %12s %8s  %s\n", "model", "vs dequant", "tol", "vs native", "tol", "greedy steps compared (dequant_f32 / native)")
+		fmt.Fprintf(&b, "\nkernel tier %v, %s mode vs llama.cpp %s\n", kernel.ActiveTier(), map[bool]string{true: "exact float", false: "fast"}[exact], target)
+		fmt.Fprintf(&b, "%-26s %10s %8s %10s %8s %12s  %s\n", "model", "max |Δ|", "tol", "rms", "rms tol", "median pos", "greedy steps compared")
 		for _, r := range rows {
-			fmt.Fprintf(&b, "%-26s %12.3g %8.2g %12.3g %8.2g  %s\n", r.name, r.dq, r.dqTol, r.nat, r.natTol, r.greedy)
+			fmt.Fprintf(&b, "%-26s %10.3g %8.2g %10.3g %8.2g %12.3g  %s\n", r.name, r.max, r.tol, r.rms, r.rmsTol, r.typical, r.greedy)
 		}
 		t.Log(b.String())
 	})
@@ -210,9 +274,12 @@ func TestReference(t *testing.T) {
 			if nv != ref.Model.NVocab {
 				t.Fatalf("n_vocab %d, reference %d", nv, ref.Model.NVocab)
 			}
-			tolDq, tolNat := ref.Tolerance.VsDequant.MaxAbs, ref.Tolerance.VsNative.MaxAbs
-			var dq, nat diff
-			var gDq, gNat []string
+			tol, rmsTol := ref.Tolerance.VsNative.MaxAbs, ref.Tolerance.VsNative.RMS
+			if exact {
+				tol, rmsTol = ref.Tolerance.VsDequant.MaxAbs, 0
+			}
+			var d diff
+			var gs []string
 			for _, p := range ref.Prompts {
 				s, err := m.NewState(len(p.Tokens) + 40)
 				if err != nil {
@@ -223,36 +290,25 @@ func TestReference(t *testing.T) {
 					t.Fatalf("%s: %v", p.Name, err)
 				}
 				last := logits[(len(p.Tokens)-1)*nv:]
-				native := &p.refResult
-				target := p.Dequant
-				if target == nil { // F32 file: the native run is the float32 run
-					target = native
+				target := &p.refResult
+				label := p.Name + " (native)"
+				if exact && p.Dequant != nil {
+					target, label = p.Dequant, p.Name+" (dequant_f32)"
 				}
-				compare(&dq, logits, nv, target, p.Name)
-				compare(&nat, logits, nv, native, p.Name)
-
-				n := greedy(t, m, s, last, target, tolDq, &dq, p.Name+" (dequant_f32)")
-				gDq = append(gDq, fmt.Sprintf("%s %d", p.Name, n))
-				if p.Dequant != nil {
-					s.Truncate(len(p.Tokens))
-					n := greedy(t, m, s, last, native, tolNat, &nat, p.Name+" (native)")
-					gNat = append(gNat, fmt.Sprintf("%d", n))
-				}
+				compare(&d, logits, nv, target, p.Name)
+				n := greedy(t, m, s, last, target, tol, &d, label)
+				gs = append(gs, fmt.Sprintf("%s %d", p.Name, n))
 			}
-			t.Logf("max |Δ| vs dequant_f32 %.3g (tol %.2g) at %s; vs native %.3g (tol %.2g) at %s",
-				dq.max, tolDq, dq.where, nat.max, tolNat, nat.where)
-			if dq.max > tolDq {
-				t.Errorf("vs dequant_f32: max |Δ| %.3g > %.2g at %s", dq.max, tolDq, dq.where)
+			rms := d.rms()
+			t.Logf("max |Δ| %.3g (tol %.2g) at %s; rms %.3g; median position max %.3g", d.max, tol, d.where, rms, d.median())
+			if d.max > tol {
+				t.Errorf("max |Δ| %.3g > %.2g at %s", d.max, tol, d.where)
 			}
-			if nat.max > tolNat {
-				t.Errorf("vs native: max |Δ| %.3g > %.2g at %s", nat.max, tolNat, nat.where)
-			}
-			g := strings.Join(gDq, ", ")
-			if len(gNat) > 0 {
-				g += " / " + strings.Join(gNat, ", ")
+			if rmsTol > 0 && rms > rmsTol {
+				t.Errorf("rms Δ %.3g > %.2g", rms, rmsTol)
 			}
 			mu.Lock()
-			rows = append(rows, row{name, dq.max, tolDq, nat.max, tolNat, g})
+			rows = append(rows, row{name, d.max, tol, rms, rmsTol, d.median(), strings.Join(gs, ", ")})
 			mu.Unlock()
 		})
 	}

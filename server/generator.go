@@ -9,9 +9,10 @@ import (
 )
 
 // Generator is the one seam between the HTTP layer and whatever produces
-// tokens: today a pool of engine sessions (Pool); later the continuous-
-// batching scheduler, a remote OpenAI-compatible endpoint or the hybrid
-// router. Handlers never see more than this.
+// tokens: the continuous-batching scheduler (Batcher, the default for local
+// models), a pool of independent engine sessions (Pool); later a remote
+// OpenAI-compatible endpoint or the hybrid router. Handlers never see more
+// than this.
 //
 // Implementations must be safe for concurrent use. Generate may wait for
 // capacity; it returns ErrBusy when it will not, and ctx's error when the
@@ -43,8 +44,9 @@ type Stats struct {
 type statser interface{ Stats() Stats }
 
 // ErrBusy is returned when the request queue is full: the server answers
-// 503 with Retry-After.
-var ErrBusy = errors.New("the server is busy: every slot is generating and the request queue is full; retry later")
+// 503 with Retry-After. It is the engine's, so that the scheduler's refusals
+// map to it too.
+var ErrBusy = engine.ErrBusy
 
 // Pool is a Generator over one model: a fixed number of slots, each an
 // engine.Session with its own full context, and a bounded FIFO of waiting

@@ -54,6 +54,8 @@ type llamaCompletionRequest struct {
 	CachePrompt      *bool           `json:"cache_prompt"`
 	LogitBias        json.RawMessage `json:"logit_bias"`
 	NProbs           int             `json:"n_probs"`
+	Grammar          string          `json:"grammar"`     // GBNF
+	JSONSchema       json.RawMessage `json:"json_schema"` // a JSON schema
 }
 
 // llamaPrompt parses /completion's prompt: a string, or an array mixing
@@ -133,6 +135,10 @@ func (s *Server) llamaCompletion(w http.ResponseWriter, r *http.Request) error {
 	if req.NProbs > 0 {
 		return errorf(http.StatusBadRequest, "n_probs is not supported yet")
 	}
+	g, _, err := llamaGrammar(req.Grammar, req.JSONSchema)
+	if err != nil {
+		return err
+	}
 	l, err := s.acquire(r.Context(), req.Model)
 	if err != nil {
 		return err
@@ -162,6 +168,7 @@ func (s *Server) llamaCompletion(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opts.Stop, opts.IgnoreEOS = req.Stop, req.IgnoreEOS
+	s.constrain(l, g, &opts)
 	if err := checkFit(len(ids), opts.MaxTokens, l.Gen.ContextSize(), "n_predict"); err != nil {
 		return err
 	}
@@ -327,6 +334,10 @@ func (s *Server) llamaProps(w http.ResponseWriter, r *http.Request) error {
 	if st, ok := l.Gen.(statser); ok {
 		slots = st.Stats().Slots
 	}
+	tmplSource := ""
+	if p := s.profile(l); p.err == nil {
+		tmplSource = p.source
+	}
 	mi, _ := s.models.Info(l.Name)
 	path := mi.Path
 	if path == "" {
@@ -343,7 +354,7 @@ func (s *Server) llamaProps(w http.ResponseWriter, r *http.Request) error {
 		"total_slots":   slots,
 		"model_path":    path,
 		"model_alias":   l.Name,
-		"chat_template": "",
+		"chat_template": tmplSource,
 		"modalities":    map[string]bool{"vision": false, "audio": false},
 		"build_info":    "slm " + s.cfg.Version,
 		"uptime_s":      int64(time.Since(s.started).Seconds()),

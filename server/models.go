@@ -39,6 +39,7 @@ type ManagerConfig struct {
 	Sources   []ModelSource // registered in order; the first is the default
 	Dir       string        // every *.gguf inside, by file name without extension
 	Parallel  int           // slots per model (sequences decoded at once)
+	Sessions  bool          // run each request in a session of its own (Pool) instead of batching them (Batcher)
 	Queue     int           // requests that may wait for a slot, per model
 	NCtx      int           // context per slot; 0: the model's default
 	MaxMemory int64         // bytes for weights + KV of loaded models; 0: no limit
@@ -65,7 +66,7 @@ type entry struct {
 	// Guarded by Manager.mu.
 	gen       Generator     // what requests use; nil when not loaded
 	model     *engine.Model // for local models: the loaded file
-	pool      *Pool         // for local models: gen
+	local     localGen      // for local models: gen
 	memory    int64         // weights + KV of all slots, when loaded
 	loading   chan struct{} // closed when a load in progress ends
 	loadErr   error
@@ -341,12 +342,12 @@ func (m *Manager) Acquire(ctx context.Context, name string) (*Lease, error) {
 	if e.gen == nil {
 		e.loading = make(chan struct{})
 		m.mu.Unlock()
-		model, pool, memory, err := m.open(e)
+		model, local, memory, err := m.open(e)
 		m.mu.Lock()
 		if err == nil {
 			err = m.makeRoomLocked(e, memory)
 			if err != nil {
-				pool.Close()
+				local.Close()
 				model.Close()
 			}
 		}
@@ -356,7 +357,7 @@ func (m *Manager) Acquire(ctx context.Context, name string) (*Lease, error) {
 			m.mu.Unlock()
 			return nil, err
 		}
-		e.gen, e.model, e.pool, e.memory = pool, model, pool, memory
+		e.gen, e.model, e.local, e.memory = local, model, local, memory
 		e.epoch++
 		loaded = true
 	}
@@ -375,8 +376,15 @@ func (m *Manager) Acquire(ctx context.Context, name string) (*Lease, error) {
 	return l, nil
 }
 
-// open loads e's model and sizes its pool.
-func (m *Manager) open(e *entry) (*engine.Model, *Pool, int64, error) {
+// localGen serves a loaded local model: a Batcher, or a Pool of sessions.
+type localGen interface {
+	Generator
+	statser
+	Close()
+}
+
+// open loads e's model and sizes its generator.
+func (m *Manager) open(e *entry) (*engine.Model, localGen, int64, error) {
 	var model *engine.Model
 	var err error
 	if e.src.Data != nil {
@@ -395,10 +403,16 @@ func (m *Manager) open(e *entry) (*engine.Model, *Pool, int64, error) {
 	if cfg.MaxPos > 0 && nCtx > cfg.MaxPos {
 		nCtx = cfg.MaxPos
 	}
-	pool := NewPool(model, m.cfg.Parallel, m.cfg.Queue, nCtx)
+	var local localGen
+	if m.cfg.Sessions {
+		local = NewPool(model, m.cfg.Parallel, m.cfg.Queue, nCtx)
+	} else if local, err = NewBatcher(model, m.cfg.Parallel, m.cfg.Queue, nCtx); err != nil {
+		model.Close()
+		return nil, nil, 0, fmt.Errorf("loading model %q: %w", e.src.Name, err)
+	}
 	// Weights (mapped) plus each slot's K and V caches in float32.
 	kv := int64(2) * int64(cfg.NLayer) * int64(nCtx) * int64(cfg.KVDim()) * 4
-	return model, pool, e.size + int64(m.cfg.Parallel)*kv, nil
+	return model, local, e.size + int64(m.cfg.Parallel)*kv, nil
 }
 
 // makeRoomLocked evicts idle models, least recently used first, until need
@@ -415,7 +429,7 @@ func (m *Manager) makeRoomLocked(e *entry, need int64) error {
 		used := int64(0)
 		var idle []*entry
 		for _, o := range m.entries {
-			if o.pool != nil && o != e { // only local models count
+			if o.local != nil && o != e { // only local models count
 				used += o.memory
 				if o.refs == 0 {
 					idle = append(idle, o)
@@ -435,16 +449,16 @@ func (m *Manager) makeRoomLocked(e *entry, need int64) error {
 }
 
 func (m *Manager) unloadLocked(e *entry) {
-	if e.pool == nil { // not loaded, or not a local model
+	if e.local == nil { // not loaded, or not a local model
 		return
 	}
 	if e.timer != nil {
 		e.timer.Stop()
 		e.timer = nil
 	}
-	e.pool.Close()
+	e.local.Close()
 	e.model.Close()
-	e.gen, e.model, e.pool, e.memory, e.expiresAt = nil, nil, nil, 0, time.Time{}
+	e.gen, e.model, e.local, e.memory, e.expiresAt = nil, nil, nil, 0, time.Time{}
 	e.epoch++
 }
 
@@ -504,7 +518,7 @@ func (m *Manager) SetKeepAlive(name string, d time.Duration) {
 		return
 	}
 	e.keepAlive = d
-	if e.refs == 0 && e.pool != nil {
+	if e.refs == 0 && e.local != nil {
 		m.scheduleLocked(e)
 	}
 }

@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/slm-dev/slm/chat"
 	"github.com/slm-dev/slm/engine"
 	"github.com/slm-dev/slm/gguf"
+	"github.com/slm-dev/slm/tools"
 )
 
 // The Ollama dialect: /api/generate, /api/chat (NDJSON streams by default),
@@ -70,8 +73,10 @@ type ollamaGenerateRequest struct {
 type ollamaMessage struct {
 	Role      string          `json:"role"`
 	Content   string          `json:"content"`
+	Thinking  string          `json:"thinking,omitempty"`
 	Images    []string        `json:"images,omitempty"`
 	ToolCalls json.RawMessage `json:"tool_calls,omitempty"`
+	ToolName  string          `json:"tool_name,omitempty"`
 }
 
 type ollamaChatRequest struct {
@@ -91,9 +96,6 @@ func (c *ollamaCommon) prepare() (name string, streaming bool, keep *time.Durati
 		return "", false, nil, opts, errorf(http.StatusBadRequest, "model is required")
 	}
 	streaming = c.Stream == nil || *c.Stream
-	if len(c.Format) > 0 && string(c.Format) != "null" && string(c.Format) != `""` {
-		return "", false, nil, opts, errorf(http.StatusBadRequest, "format %s is not supported yet: structured (JSON) output is not implemented", c.Format)
-	}
 	if keep, err = parseKeepAlive(c.KeepAlive); err != nil {
 		return "", false, nil, opts, err
 	}
@@ -180,6 +182,10 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) error {
 	if req.Prompt == "" && len(req.Context) == 0 {
 		return s.ollamaLoadOnly(w, r, name, keep, false)
 	}
+	g, err := ollamaFormat(req.Format)
+	if err != nil {
+		return err
+	}
 	prompt := req.Prompt
 	if req.System != "" && !req.Raw {
 		prompt = req.System + "\n\n" + prompt
@@ -202,6 +208,7 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
 	ids = append(ids, more...)
+	s.constrain(l, g, &opts)
 	if err := checkFit(len(ids), opts.MaxTokens, l.Gen.ContextSize(), "num_predict"); err != nil {
 		return err
 	}
@@ -245,6 +252,79 @@ func ollamaStreamError(st *stream, err error) error {
 	return nil
 }
 
+// ollamaMessages converts Ollama messages for the chat template.
+func ollamaMessages(in []ollamaMessage) ([]chat.Message, error) {
+	msgs := make([]chat.Message, len(in))
+	for i, m := range in {
+		if len(m.Images) > 0 {
+			return nil, errorf(http.StatusBadRequest, "images are not supported: slm's models read text only")
+		}
+		switch m.Role {
+		case "system", "user", "assistant", "tool":
+		default:
+			return nil, errorf(http.StatusBadRequest, "invalid role %q in messages[%d]: want system, user, assistant or tool", m.Role, i)
+		}
+		cm := chat.Message{Role: m.Role, Content: m.Content, ReasoningContent: m.Thinking, Name: m.ToolName}
+		if len(m.ToolCalls) > 0 && string(m.ToolCalls) != "null" {
+			var calls []struct {
+				ID       string `json:"id"`
+				Function struct {
+					Name      string          `json:"name"`
+					Arguments json.RawMessage `json:"arguments"`
+				} `json:"function"`
+			}
+			if err := json.Unmarshal(m.ToolCalls, &calls); err != nil {
+				return nil, errorf(http.StatusBadRequest, "invalid messages[%d].tool_calls: %v", i, err)
+			}
+			for j, c := range calls {
+				if c.Function.Name == "" {
+					return nil, errorf(http.StatusBadRequest, "messages[%d].tool_calls[%d] has no function name", i, j)
+				}
+				args := c.Function.Arguments
+				if len(args) == 0 || string(args) == "null" {
+					args = json.RawMessage(`{}`)
+				}
+				cm.ToolCalls = append(cm.ToolCalls, chat.ToolCall{ID: c.ID, Name: c.Function.Name, Arguments: args})
+			}
+		}
+		msgs[i] = cm
+	}
+	return msgs, nil
+}
+
+// ollamaThink reads think: true/false, or a level ("high", "medium", "low")
+// which means on.
+func ollamaThink(raw json.RawMessage) (*bool, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var b bool
+	if json.Unmarshal(raw, &b) == nil {
+		return &b, nil
+	}
+	var level string
+	if json.Unmarshal(raw, &level) == nil {
+		switch level {
+		case "high", "medium", "low":
+			b = true
+			return &b, nil
+		case "":
+			return nil, nil
+		}
+	}
+	return nil, errorf(http.StatusBadRequest, "invalid think %s: want true, false, \"high\", \"medium\" or \"low\"", raw)
+}
+
+// ollamaToolCalls renders parsed calls as Ollama tool_calls (arguments as
+// an object).
+func ollamaToolCalls(calls []tools.Call) []any {
+	out := make([]any, len(calls))
+	for i, c := range calls {
+		out[i] = map[string]any{"id": c.ID, "function": map[string]any{"index": i, "name": c.Name, "arguments": c.Arguments}}
+	}
+	return out
+}
+
 func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 	start := time.Now()
 	var req ollamaChatRequest
@@ -258,34 +338,46 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Messages) == 0 {
 		return s.ollamaLoadOnly(w, r, name, keep, true)
 	}
-	msgs := make([]chatMessage, len(req.Messages))
-	for i, m := range req.Messages {
-		if len(m.Images) > 0 {
-			return errorf(http.StatusBadRequest, "images are not supported: slm's models read text only")
-		}
-		msgs[i] = chatMessage{Role: m.Role, Content: m.Content}
-	}
-	prompt, err := renderChat(msgs)
-	if err != nil {
+	creq := chatRequest{Parallel: true, Choice: tools.Choice{Mode: "auto"}, FormatArg: "format"}
+	if creq.Format, err = ollamaFormat(req.Format); err != nil {
 		return err
 	}
-	opts.Stop = append(opts.Stop, chatStops...)
+	if creq.Tools, err = parseTools(req.Tools, "tools"); err != nil {
+		return err
+	}
+	creq.ToolsRaw = req.Tools
+	if creq.Thinking, err = ollamaThink(req.Think); err != nil {
+		return err
+	}
+	if creq.Messages, err = ollamaMessages(req.Messages); err != nil {
+		return err
+	}
 
 	l, err := s.acquire(r.Context(), name)
 	if err != nil {
 		return err
 	}
 	defer l.Release(keep)
-	ids, err := l.Gen.Tokenize(prompt, true, false)
+	plan, err := s.prepareChat(r.Context(), l, &creq, &opts)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "%v", err)
+		return err
 	}
+	ids := plan.ids
 	if err := checkFit(len(ids), opts.MaxTokens, l.Gen.ContextSize(), "num_predict"); err != nil {
 		return err
 	}
-	final := func(res engine.Result, content string) map[string]any {
-		m := map[string]any{"model": name, "created_at": nowRFC3339(),
-			"message": map[string]any{"role": "assistant", "content": content}, "done": true}
+	message := func(thinking, content string, calls []tools.Call) map[string]any {
+		m := map[string]any{"role": "assistant", "content": content}
+		if thinking != "" {
+			m["thinking"] = thinking
+		}
+		if len(calls) > 0 {
+			m["tool_calls"] = ollamaToolCalls(calls)
+		}
+		return m
+	}
+	final := func(res engine.Result, msg map[string]any) map[string]any {
+		m := map[string]any{"model": name, "created_at": nowRFC3339(), "message": msg, "done": true}
 		ollamaStats(m, res, l.LoadDuration, time.Since(start))
 		return m
 	}
@@ -294,21 +386,32 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, final(res, res.Text))
+		a := plan.read(res.Text)
+		writeJSON(w, http.StatusOK, final(res, message(a.reasoning, a.content, a.calls)))
 		return nil
 	}
 	st := newStream(w, false)
+	send := func(thinking, content string, calls []tools.Call) error {
+		if thinking == "" && content == "" && len(calls) == 0 {
+			return nil
+		}
+		return st.send(map[string]any{"model": name, "created_at": nowRFC3339(),
+			"message": message(thinking, content, calls), "done": false})
+	}
+	rd := plan.newReader()
 	res, err := s.generate(r.Context(), l, ids, opts, func(t engine.Token) error {
 		if len(t.Text) == 0 {
 			return nil
 		}
-		return st.send(map[string]any{"model": name, "created_at": nowRFC3339(),
-			"message": map[string]any{"role": "assistant", "content": string(t.Text)}, "done": false})
+		th, c := rd.push(string(t.Text))
+		return send(th, c, nil)
 	})
 	if err != nil {
 		return ollamaStreamError(st, err)
 	}
-	st.send(final(res, ""))
+	a, tail := rd.end()
+	send(tail, a.content, a.calls)
+	st.send(final(res, message("", "", nil)))
 	return nil
 }
 
@@ -457,14 +560,28 @@ func (s *Server) ollamaShow(w http.ResponseWriter, r *http.Request) error {
 	if from == "" {
 		from = "(embedded in the slm binary)"
 	}
+	tmpl, _ := f.info["tokenizer.chat_template"].(string)
+	switch {
+	case s.cfg.ChatTemplate != nil:
+		tmpl = s.cfg.ChatTemplate.Source()
+	case strings.TrimSpace(tmpl) == "":
+		tmpl = fallbackTemplate
+	}
+	caps := []string{"completion"}
+	if tmpl == fallbackTemplate || strings.Contains(tmpl, "tools") {
+		caps = append(caps, "tools")
+	}
+	if strings.Contains(tmpl, chat.ThinkOpen) || strings.Contains(tmpl, chat.ThinkClose) {
+		caps = append(caps, "thinking")
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"license":      "",
 		"modelfile":    "# slm serves GGUF files directly\nFROM " + from + "\n",
 		"parameters":   "",
-		"template":     "{{ .Prompt }}",
+		"template":     tmpl,
 		"details":      f.details,
 		"model_info":   f.info,
-		"capabilities": []string{"completion"},
+		"capabilities": caps,
 		"modified_at":  mi.ModTime.UTC().Format(time.RFC3339Nano),
 	})
 	return nil

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slm-dev/slm/chat"
 	"github.com/slm-dev/slm/engine"
+	"github.com/slm-dev/slm/tools"
 )
 
 // The OpenAI dialect: /v1/chat/completions, /v1/completions, /v1/models.
@@ -45,11 +47,13 @@ type oaiCommon struct {
 	LogitBias        map[string]float64 `json:"logit_bias"`
 	User             string             `json:"user"`
 	// llama.cpp extensions.
-	TopK          *int     `json:"top_k"`
-	MinP          *float64 `json:"min_p"`
-	RepeatPenalty *float64 `json:"repeat_penalty"`
-	RepeatLastN   *int     `json:"repeat_last_n"`
-	IgnoreEOS     bool     `json:"ignore_eos"`
+	TopK          *int            `json:"top_k"`
+	MinP          *float64        `json:"min_p"`
+	RepeatPenalty *float64        `json:"repeat_penalty"`
+	RepeatLastN   *int            `json:"repeat_last_n"`
+	IgnoreEOS     bool            `json:"ignore_eos"`
+	Grammar       string          `json:"grammar"`     // GBNF
+	JSONSchema    json.RawMessage `json:"json_schema"` // a schema
 }
 
 type oaiChatRequest struct {
@@ -59,24 +63,25 @@ type oaiChatRequest struct {
 	Logprobs            *bool           `json:"logprobs"`
 	TopLogprobs         *int            `json:"top_logprobs"`
 	ResponseFormat      json.RawMessage `json:"response_format"`
-	// Accepted and ignored: the model may always answer without calling a
-	// tool, and the rest do not change the text.
-	Tools             json.RawMessage `json:"tools"`
-	ToolChoice        json.RawMessage `json:"tool_choice"`
-	ParallelToolCalls json.RawMessage `json:"parallel_tool_calls"`
-	Functions         json.RawMessage `json:"functions"`
-	FunctionCall      json.RawMessage `json:"function_call"`
-	Store             json.RawMessage `json:"store"`
-	Metadata          json.RawMessage `json:"metadata"`
-	ServiceTier       json.RawMessage `json:"service_tier"`
-	ReasoningEffort   json.RawMessage `json:"reasoning_effort"`
-	Modalities        json.RawMessage `json:"modalities"`
-	Prediction        json.RawMessage `json:"prediction"`
-	Audio             json.RawMessage `json:"audio"`
-	WebSearchOptions  json.RawMessage `json:"web_search_options"`
-	Verbosity         json.RawMessage `json:"verbosity"`
-	PromptCacheKey    json.RawMessage `json:"prompt_cache_key"`
-	SafetyIdentifier  json.RawMessage `json:"safety_identifier"`
+	Tools               json.RawMessage `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	ParallelToolCalls   *bool           `json:"parallel_tool_calls"`
+	// llama.cpp's extension: extra template variables (enable_thinking).
+	ChatTemplateKwargs map[string]json.RawMessage `json:"chat_template_kwargs"`
+	// Accepted and ignored: they do not change the text.
+	Functions        json.RawMessage `json:"functions"`
+	FunctionCall     json.RawMessage `json:"function_call"`
+	Store            json.RawMessage `json:"store"`
+	Metadata         json.RawMessage `json:"metadata"`
+	ServiceTier      json.RawMessage `json:"service_tier"`
+	ReasoningEffort  json.RawMessage `json:"reasoning_effort"`
+	Modalities       json.RawMessage `json:"modalities"`
+	Prediction       json.RawMessage `json:"prediction"`
+	Audio            json.RawMessage `json:"audio"`
+	WebSearchOptions json.RawMessage `json:"web_search_options"`
+	Verbosity        json.RawMessage `json:"verbosity"`
+	PromptCacheKey   json.RawMessage `json:"prompt_cache_key"`
+	SafetyIdentifier json.RawMessage `json:"safety_identifier"`
 }
 
 type oaiMessage struct {
@@ -85,6 +90,7 @@ type oaiMessage struct {
 	Name         string          `json:"name"`
 	ToolCalls    json.RawMessage `json:"tool_calls"`
 	ToolCallID   string          `json:"tool_call_id"`
+	Reasoning    string          `json:"reasoning_content"`
 	Refusal      json.RawMessage `json:"refusal"`
 	Audio        json.RawMessage `json:"audio"`
 	FunctionCall json.RawMessage `json:"function_call"`
@@ -205,6 +211,71 @@ func contentText(raw json.RawMessage, i int) (string, error) {
 	return b.String(), nil
 }
 
+// oaiMessages converts OpenAI messages for the chat template.
+func oaiMessages(in []oaiMessage) ([]chat.Message, error) {
+	msgs := make([]chat.Message, len(in))
+	for i, m := range in {
+		text, err := contentText(m.Content, i)
+		if err != nil {
+			return nil, err
+		}
+		role := m.Role
+		switch role {
+		case "system", "user", "assistant", "tool":
+		case "developer": // OpenAI's newer name for the system role
+			role = "system"
+		case "function":
+			role = "tool"
+		default:
+			return nil, &apiError{Status: http.StatusBadRequest, Param: fmt.Sprintf("messages[%d].role", i),
+				Message: fmt.Sprintf("invalid role %q in messages[%d]: want system, developer, user, assistant or tool", m.Role, i)}
+		}
+		cm := chat.Message{Role: role, Content: text, ReasoningContent: m.Reasoning, ToolCallID: m.ToolCallID, Name: m.Name}
+		if len(m.ToolCalls) > 0 && string(m.ToolCalls) != "null" {
+			var calls []struct {
+				ID       string `json:"id"`
+				Type     string `json:"type"`
+				Function struct {
+					Name      string          `json:"name"`
+					Arguments json.RawMessage `json:"arguments"`
+				} `json:"function"`
+			}
+			if err := json.Unmarshal(m.ToolCalls, &calls); err != nil {
+				return nil, &apiError{Status: http.StatusBadRequest, Param: fmt.Sprintf("messages[%d].tool_calls", i),
+					Message: fmt.Sprintf("invalid \"messages[%d].tool_calls\": %v", i, err)}
+			}
+			for j, c := range calls {
+				if c.Function.Name == "" {
+					return nil, &apiError{Status: http.StatusBadRequest, Param: fmt.Sprintf("messages[%d].tool_calls[%d].function.name", i, j),
+						Message: fmt.Sprintf("messages[%d].tool_calls[%d] has no function name", i, j)}
+				}
+				args := c.Function.Arguments
+				if len(args) == 0 || string(args) == "null" {
+					args = json.RawMessage(`{}`)
+				}
+				cm.ToolCalls = append(cm.ToolCalls, chat.ToolCall{ID: c.ID, Name: c.Function.Name, Arguments: args})
+			}
+		}
+		msgs[i] = cm
+	}
+	return msgs, nil
+}
+
+// oaiToolCalls renders parsed calls as OpenAI tool_calls (arguments as a
+// JSON string); with index for streaming deltas.
+func oaiToolCalls(calls []tools.Call, index bool) []any {
+	out := make([]any, len(calls))
+	for i, c := range calls {
+		tc := map[string]any{"id": c.ID, "type": "function",
+			"function": map[string]any{"name": c.Name, "arguments": string(c.Arguments)}}
+		if index {
+			tc["index"] = i
+		}
+		out[i] = tc
+	}
+	return out
+}
+
 func (s *Server) oaiChat(w http.ResponseWriter, r *http.Request) error {
 	var req oaiChatRequest
 	if err := decodeJSON(r, &req, true); err != nil {
@@ -219,25 +290,34 @@ func (s *Server) oaiChat(w http.ResponseWriter, r *http.Request) error {
 	if req.Logprobs != nil && *req.Logprobs {
 		return &apiError{Status: http.StatusBadRequest, Param: "logprobs", Message: "logprobs are not supported yet"}
 	}
-	if len(req.ResponseFormat) > 0 && string(req.ResponseFormat) != "null" {
-		var rf struct {
-			Type string `json:"type"`
+	creq := chatRequest{Parallel: req.ParallelToolCalls == nil || *req.ParallelToolCalls, FormatArg: "response_format"}
+	var err error
+	if creq.Format, err = responseFormat(req.ResponseFormat); err != nil {
+		return err
+	}
+	if g, arg, err := llamaGrammar(req.Grammar, req.JSONSchema); err != nil {
+		return err
+	} else if g != nil {
+		if creq.Format != nil {
+			return &apiError{Status: http.StatusBadRequest, Param: arg, Message: fmt.Sprintf("give \"response_format\" or %q, not both", arg)}
 		}
-		if json.Unmarshal(req.ResponseFormat, &rf) != nil || rf.Type != "text" {
-			return &apiError{Status: http.StatusBadRequest, Param: "response_format",
-				Message: "response_format: only {\"type\": \"text\"} is supported yet (JSON-constrained output is not implemented)"}
+		creq.Format, creq.FormatArg = g, arg
+	}
+	if creq.Tools, err = parseTools(req.Tools, "tools"); err != nil {
+		return err
+	}
+	creq.ToolsRaw = req.Tools
+	if creq.Choice, err = tools.ParseChoice(req.ToolChoice); err != nil {
+		return &apiError{Status: http.StatusBadRequest, Param: "tool_choice",
+			Message: err.Error() + ": want \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": …}}"}
+	}
+	if len(req.ChatTemplateKwargs) > 0 {
+		creq.Kwargs = map[string]any{}
+		for k, v := range req.ChatTemplateKwargs {
+			creq.Kwargs[k] = v
 		}
 	}
-	msgs := make([]chatMessage, len(req.Messages))
-	for i, m := range req.Messages {
-		text, err := contentText(m.Content, i)
-		if err != nil {
-			return err
-		}
-		msgs[i] = chatMessage{Role: m.Role, Content: text}
-	}
-	prompt, err := renderChat(msgs)
-	if err != nil {
+	if creq.Messages, err = oaiMessages(req.Messages); err != nil {
 		return err
 	}
 	maxTokens, maxName := req.MaxTokens, "max_tokens"
@@ -254,30 +334,47 @@ func (s *Server) oaiChat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opts.Stop = append(opts.Stop, chatStops...)
-	ids, err := l.Gen.Tokenize(prompt, true, false)
+	plan, err := s.prepareChat(r.Context(), l, &creq, &opts)
 	if err != nil {
-		return &apiError{Status: http.StatusBadRequest, Param: "messages", Message: err.Error()}
+		return err
 	}
+	ids := plan.ids
 	if err := checkFit(len(ids), opts.MaxTokens, l.Gen.ContextSize(), maxName); err != nil {
 		return err
 	}
 
 	id, created := newID("chatcmpl-"), time.Now().Unix()
 	fingerprint := "slm-" + s.cfg.Version
+	finish := func(res engine.Result, a answer) any {
+		if len(a.calls) > 0 && res.Reason != engine.StopCanceled && res.Reason != engine.StopLength {
+			return "tool_calls"
+		}
+		return finishReason(res.Reason)
+	}
 	if !req.Stream {
 		res, err := s.generate(r.Context(), l, ids, opts, nil)
 		if err != nil {
 			return err
+		}
+		a := plan.read(res.Text)
+		msg := map[string]any{"role": "assistant", "content": a.content, "refusal": nil}
+		if a.reasoning != "" {
+			msg["reasoning_content"] = a.reasoning
+		}
+		if len(a.calls) > 0 {
+			msg["tool_calls"] = oaiToolCalls(a.calls, false)
+			if a.content == "" {
+				msg["content"] = nil
+			}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{
 			"id": id, "object": "chat.completion", "created": created, "model": l.Name,
 			"system_fingerprint": fingerprint,
 			"choices": []any{map[string]any{
 				"index":         0,
-				"message":       map[string]any{"role": "assistant", "content": res.Text, "refusal": nil},
+				"message":       msg,
 				"logprobs":      nil,
-				"finish_reason": finishReason(res.Reason),
+				"finish_reason": finish(res, a),
 			}},
 			"usage": usageOf(res),
 		})
@@ -298,25 +395,42 @@ func (s *Server) oaiChat(w http.ResponseWriter, r *http.Request) error {
 		return c
 	}
 	first := true
-	res, err := s.generate(r.Context(), l, ids, opts, func(t engine.Token) error {
+	send := func(reasoning, content string) error {
 		if first {
 			first = false
 			if err := st.send(chunk(map[string]any{"role": "assistant", "content": ""}, nil)); err != nil {
 				return err
 			}
 		}
+		if reasoning != "" {
+			if err := st.send(chunk(map[string]any{"reasoning_content": reasoning}, nil)); err != nil {
+				return err
+			}
+		}
+		if content != "" {
+			return st.send(chunk(map[string]any{"content": content}, nil))
+		}
+		return nil
+	}
+	rd := plan.newReader()
+	res, err := s.generate(r.Context(), l, ids, opts, func(t engine.Token) error {
 		if len(t.Text) == 0 {
 			return nil
 		}
-		return st.send(chunk(map[string]any{"content": string(t.Text)}, nil))
+		return send(rd.push(string(t.Text)))
 	})
 	if err != nil {
 		return s.oaiStreamError(st, err)
 	}
+	a, tail := rd.end()
+	send(tail, a.content)
 	if first {
-		st.send(chunk(map[string]any{"role": "assistant", "content": ""}, nil))
+		send("", "")
 	}
-	st.send(chunk(map[string]any{}, finishReason(res.Reason)))
+	if len(a.calls) > 0 {
+		st.send(chunk(map[string]any{"tool_calls": oaiToolCalls(a.calls, true)}, nil))
+	}
+	st.send(chunk(map[string]any{}, finish(res, a)))
 	if includeUsage {
 		st.send(map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": l.Name,
 			"system_fingerprint": fingerprint, "choices": []any{}, "usage": usageOf(res)})
@@ -367,6 +481,10 @@ func (s *Server) oaiCompletions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	g, _, err := llamaGrammar(req.Grammar, req.JSONSchema)
+	if err != nil {
+		return err
+	}
 	maxTokens := req.MaxTokens
 	if maxTokens == nil {
 		sixteen := 16 // OpenAI's default for /v1/completions
@@ -399,6 +517,7 @@ func (s *Server) oaiCompletions(w http.ResponseWriter, r *http.Request) error {
 	if defaulted { // the default is a cap, not a demand: fit it to the context
 		opts.MaxTokens = max(1, min(opts.MaxTokens, l.Gen.ContextSize()-len(ids)))
 	}
+	s.constrain(l, g, &opts)
 	if err := checkFit(len(ids), opts.MaxTokens, l.Gen.ContextSize(), "max_tokens"); err != nil {
 		return err
 	}

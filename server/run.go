@@ -127,10 +127,19 @@ func (s *Server) acquire(ctx context.Context, name string) (*Lease, error) {
 }
 
 // generate runs one generation and accounts for it.
+// A constrained request (opts.Constraint is a *guard) is checked token by
+// token: text the constraint did not accept never reaches fn.
 func (s *Server) generate(ctx context.Context, l *Lease, prompt []int32, opts engine.Options, fn func(engine.Token) error) (engine.Result, error) {
+	g, _ := opts.Constraint.(*guard)
+	if g != nil {
+		fn = guardFn(g, fn)
+	}
 	res, err := l.Gen.Generate(ctx, prompt, opts, fn)
+	if g != nil && err == nil && int64(len(res.Tokens)) > g.accepted.Load() {
+		err = errUnconstrained
+	}
 	s.metrics.generation(res)
-	return res, genError(err)
+	return res, genError(constraintError(err))
 }
 
 // genError maps a Generator's errors to HTTP errors.

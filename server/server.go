@@ -27,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slm-dev/slm/chat"
 )
 
 // DefaultListen is where `slm serve` listens unless told otherwise: loopback
@@ -51,6 +53,9 @@ type Config struct {
 	// Log receives one line per failed request and per recovered panic
 	// (nil: discard).
 	Log *log.Logger
+	// ChatTemplate, when set (slm serve --chat-template FILE), replaces
+	// every model's own chat template.
+	ChatTemplate *chat.Template
 }
 
 // Server serves the HTTP API over a Manager's models.
@@ -60,6 +65,8 @@ type Server struct {
 	metrics *metrics
 	mux     *http.ServeMux
 	started time.Time
+
+	profiles profileCache // chat format and constraint vocabulary per model
 
 	// loopback is set by Serve when the listener is on a loopback address;
 	// the Host check (DNS-rebinding defence) applies then.

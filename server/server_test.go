@@ -462,19 +462,9 @@ func TestLlamaServerRoutes(t *testing.T) {
 	}
 }
 
-func TestChatStopsAtNextTurn(t *testing.T) {
-	p, err := renderChat([]chatMessage{{"system", "S"}, {"user", " U "}, {"assistant", "A"}, {"user", "V"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "System: S\n\nUser: U\n\nAssistant: A\n\nUser: V\n\nAssistant:"; p != want {
-		t.Errorf("rendered %q, want %q", p, want)
-	}
-}
-
 // TestConcurrentGreedy: 16 clients at once get exactly what each gets alone.
 func TestConcurrentGreedy(t *testing.T) {
-	ts, _, _ := newTestServer(t, testOpts{})
+	ts, _, mgr := newTestServer(t, testOpts{})
 	body := func(i int) string {
 		model := llamaName
 		if i%2 == 1 {
@@ -507,6 +497,36 @@ func TestConcurrentGreedy(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("request %d: concurrent %q, alone %q", i, got[i], want[i])
 		}
+	}
+	// The concurrent requests were decoded together, several per step.
+	for _, name := range []string{llamaName, gpt2Name} {
+		mgr.mu.Lock()
+		b, ok := mgr.entries[name].gen.(*Batcher)
+		mgr.mu.Unlock()
+		if !ok {
+			t.Fatalf("%s is not served by a Batcher", name)
+		}
+		st := b.Scheduler().Stats()
+		t.Logf("%s: %+v", name, st)
+		if st.MaxBatchSeqs < 2 {
+			t.Errorf("%s: no step decoded more than one sequence: %+v", name, st)
+		}
+	}
+}
+
+// TestSessionsPool: the pool of independent sessions is still available
+// and gives the same greedy text as the batcher.
+func TestSessionsPool(t *testing.T) {
+	body := `{"model":"` + llamaName + `","prompt":"Request number 3 says","max_tokens":12,"temperature":0}`
+	var texts []string
+	for _, sessions := range []bool{false, true} {
+		ts, _, _ := newTestServer(t, testOpts{mcfg: ManagerConfig{Sessions: sessions}})
+		r := post(t, ts, "/v1/completions", body)
+		expect(t, r, 200)
+		texts = append(texts, get(r.json(t), "choices", 0, "text").(string))
+	}
+	if texts[0] != texts[1] {
+		t.Errorf("batcher %q, sessions %q", texts[0], texts[1])
 	}
 }
 

@@ -102,6 +102,8 @@ func TestTokenizeCases(t *testing.T) {
 				AddSpecial   bool    `json:"add_special"`
 				ParseSpecial bool    `json:"parse_special"`
 				IDs          []int32 `json:"ids"`
+				Decoded      string  `json:"decoded"`
+				DecodedHex   string  `json:"decoded_bytes_hex"`
 			} `json:"cases"`
 		}
 		b, err := os.ReadFile(cf)
@@ -135,13 +137,32 @@ func TestTokenizeCases(t *testing.T) {
 				continue
 			}
 			var got struct {
-				IDs []int32 `json:"ids"`
+				IDs        []int32 `json:"ids"`
+				DecodedHex string  `json:"decoded_hex"`
 			}
 			json.Unmarshal([]byte(out), &got)
 			if !equalIDs(got.IDs, c.IDs) {
 				t.Errorf("%s/%s: ids %v, want %v", filepath.Base(cf), c.Name, got.IDs, c.IDs)
 			}
+			wantHex := hex.EncodeToString([]byte(c.Decoded))
+			if c.DecodedHex != "" {
+				wantHex = c.DecodedHex
+			}
+			if got.DecodedHex != wantHex {
+				t.Errorf("%s/%s: decoded %s, want %s", filepath.Base(cf), c.Name, got.DecodedHex, wantHex)
+			}
 		}
+	}
+}
+
+func TestDetokenize(t *testing.T) {
+	vocab := filepath.Join(testdata, "tokenizer/gguf/ggml-vocab-llama-spm.gguf")
+	code, out, errs := slm(t, "", "detokenize", "-m", vocab, "--tokens", "1 15043 3186")
+	if code != 0 || out != "<s> Hello world" {
+		t.Errorf("exit %d, out %q, err %q", code, out, errs)
+	}
+	if code, _, errs = slm(t, "", "detokenize", "-m", vocab, "--tokens", "1 99999999"); code == 0 || !strings.Contains(errs, "99999999") {
+		t.Errorf("out-of-range id: exit %d, %q", code, errs)
 	}
 }
 
@@ -156,39 +177,53 @@ func TestTokenizeStdinRawBytes(t *testing.T) {
 	}
 }
 
+// TestLogitsMatchReference checks both numerics of `slm logits`: the
+// default (llama.cpp's quantized activations) against llama.cpp's native
+// logits, and --exact against the F32-dequantized reference.
 func TestLogitsMatchReference(t *testing.T) {
-	for _, name := range []string{"llama-f32", "qwen2-q4_k_m", "gpt2-q8_0"} {
+	for _, name := range []string{"llama-f32", "qwen2-q4_k_m", "gpt2-q8_0", "llama-q5_1"} {
 		ref := loadRef(t, name)
 		p := ref.Prompts[1] // p7
-		want := p.Logits
-		tol := ref.Tolerance.VsNative.MaxAbs
+		exactWant := p.Logits
 		if p.DequantF32 != nil {
-			want, tol = p.DequantF32.Logits, ref.Tolerance.VsDequantF32.MaxAbs
-		} else {
-			tol = ref.Tolerance.VsDequantF32.MaxAbs
+			exactWant = p.DequantF32.Logits
 		}
-		code, out, errs := slm(t, "", "logits", "-m", filepath.Join(testdata, "models", name+".gguf"), "--tokens", joinIDs(p.Tokens), "--json")
-		if code != 0 {
-			t.Fatalf("%s: exit %d: %s", name, code, errs)
-		}
-		var got struct {
-			NVocab int         `json:"n_vocab"`
-			Logits [][]float64 `json:"logits"`
-		}
-		if err := json.Unmarshal([]byte(out), &got); err != nil {
-			t.Fatalf("%s: bad JSON: %v", name, err)
-		}
-		if got.NVocab != ref.Model.NVocab || len(got.Logits) != len(p.Tokens) {
-			t.Fatalf("%s: n_vocab %d, %d rows; want %d, %d", name, got.NVocab, len(got.Logits), ref.Model.NVocab, len(p.Tokens))
-		}
-		worst := 0.0
-		for i := range want {
-			for j := range want[i] {
-				worst = math.Max(worst, math.Abs(got.Logits[i][j]-want[i][j]))
+		for _, mode := range []struct {
+			flag string
+			want [][]float64
+			tol  float64
+		}{
+			{"", p.Logits, ref.Tolerance.VsNative.MaxAbs},
+			{"--exact", exactWant, ref.Tolerance.VsDequantF32.MaxAbs},
+		} {
+			args := []string{"logits", "-m", filepath.Join(testdata, "models", name+".gguf"), "--tokens", joinIDs(p.Tokens), "--json"}
+			if mode.flag != "" {
+				args = append(args, mode.flag)
 			}
-		}
-		if worst > tol {
-			t.Errorf("%s: max |diff| %.3g > tolerance %.3g", name, worst, tol)
+			code, out, errs := slm(t, "", args...)
+			if code != 0 {
+				t.Fatalf("%s %s: exit %d: %s", name, mode.flag, code, errs)
+			}
+			var got struct {
+				NVocab int         `json:"n_vocab"`
+				Logits [][]float64 `json:"logits"`
+			}
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatalf("%s: bad JSON: %v", name, err)
+			}
+			if got.NVocab != ref.Model.NVocab || len(got.Logits) != len(p.Tokens) {
+				t.Fatalf("%s: n_vocab %d, %d rows; want %d, %d", name, got.NVocab, len(got.Logits), ref.Model.NVocab, len(p.Tokens))
+			}
+			worst := 0.0
+			for i := range mode.want {
+				for j := range mode.want[i] {
+					worst = math.Max(worst, math.Abs(got.Logits[i][j]-mode.want[i][j]))
+				}
+			}
+			t.Logf("%s %s: max |diff| %.3g (tolerance %.3g)", name, mode.flag, worst, mode.tol)
+			if worst > mode.tol {
+				t.Errorf("%s %s: max |diff| %.3g > tolerance %.3g", name, mode.flag, worst, mode.tol)
+			}
 		}
 	}
 }

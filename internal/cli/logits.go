@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/slm-dev/slm/engine"
 )
 
 func newLogitsCmd() *cobra.Command {
@@ -18,12 +20,16 @@ func newLogitsCmd() *cobra.Command {
 		prompt    string
 		asJSON    bool
 		top       int
+		exact     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "logits -m FILE (--tokens \"1 2 3\" | --prompt TEXT) [--json]",
 		Short: "Print the logits of every position from one batched evaluation",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if exact {
+				defer engine.UseExactFloat(engine.UseExactFloat(true))
+			}
 			m, err := openModel(modelPath)
 			if err != nil {
 				return err
@@ -70,6 +76,7 @@ func newLogitsCmd() *cobra.Command {
 	f.StringVar(&tokens, "tokens", "", "token ids separated by spaces or commas")
 	f.StringVarP(&prompt, "prompt", "p", "", "text to tokenize (with BOS as the model asks) and evaluate")
 	f.BoolVar(&asJSON, "json", false, `print {"n_vocab":V,"logits":[[…],…]}, one row per position`)
+	f.BoolVar(&exact, "exact", false, "float32 activations on exactly dequantized weights (llama.cpp's dequant_f32 reference) instead of llama.cpp's quantized activations")
 	f.IntVar(&top, "top", 5, "without --json: how many of the largest logits to show per position")
 	return cmd
 }

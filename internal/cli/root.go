@@ -42,6 +42,10 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newInspectCmd(), newTokenizeCmd(), newLogitsCmd())
+	root.AddCommand(newRunCmd(), newInspectCmd(), newTokenizeCmd(), newDetokenizeCmd(), newLogitsCmd())
+	root.AddCommand(newServeCmd(), newBenchCmd())
+	root.AddCommand(newConvertCmd())
+	root.AddCommand(newSynthCmd())
+	root.AddCommand(newQuantizeCmd(), newImatrixCmd(), newPullCmd(), newPerplexityCmd())
 	return root
 }

@@ -65,17 +65,17 @@ func Load(f *gguf.File) (model.Model, error) {
 	return model.New(c, m), nil
 }
 
-// Forward runs one batch of n tokens.
-func (m *Model) Forward(s *model.State, tokens []int32, logits []float32) {
-	c, n, b := &m.cfg, len(tokens), &s.Buf
+// Forward runs one batch of n tokens, from one or several sequences.
+func (m *Model) Forward(b *model.Batch, logits []float32) {
+	c, n, buf := &m.cfg, b.Len(), &b.Buf
 	d := c.NEmbd
-	x, xb := b.X[:n*d], b.XB[:n*d]                 // (n, embd)
-	q, att := b.Q[:n*c.QDim()], b.Att[:n*c.QDim()] // (n, n_head·head_dim)
-	k, v := b.K[:n*c.KVDim()], b.V[:n*c.KVDim()]   // (n, n_head_kv·head_dim)
+	x, xb := buf.X[:n*d], buf.XB[:n*d]                 // (n, embd)
+	q, att := buf.Q[:n*c.QDim()], buf.Att[:n*c.QDim()] // (n, n_head·head_dim)
+	k, v := buf.K[:n*c.KVDim()], buf.V[:n*c.KVDim()]   // (n, n_head_kv·head_dim)
 
-	model.Embed(x, m.TokEmbd, tokens) // x = token_embd[tokens] + position_embd[positions]
+	model.Embed(x, m.TokEmbd, b.Tokens()) // x = token_embd[tokens] + position_embd[positions]
 	for i := range n {
-		m.PosEmbd.Row(s.Len()+i, xb[i*d:(i+1)*d])
+		m.PosEmbd.Row(b.Pos(i), xb[i*d:(i+1)*d])
 	}
 	kernel.Add(x, xb)
 	for l := range m.Layers {
@@ -84,15 +84,15 @@ func (m *Model) Forward(s *model.State, tokens []int32, logits []float32) {
 		model.Linear(q, L.wq, L.bq, xb, n)                            // [q k v] = xb Wqkvᵀ + bqkv
 		model.Linear(k, L.wk, L.bk, xb, n)
 		model.Linear(v, L.wv, L.bv, xb, n)
-		s.Attention(l, att, q, k, v, n, c.KQScale()) // att = softmax(q kᵀ/√d, causal) v, per head
-		model.Linear(xb, L.Wo, L.Bo, att, n)         // xb = att Woᵀ + bo
-		kernel.Add(x, xb)                            // x += attention
+		b.Attention(l, att, q, k, v, c.KQScale()) // att = softmax(q kᵀ/√d, causal) v, per head
+		model.Linear(xb, L.Wo, L.Bo, att, n)      // xb = att Woᵀ + bo
+		kernel.Add(x, xb)                         // x += attention
 
 		model.LayerNorm(xb, x, L.FFNNorm, L.FFNNormB, c.NormEps, n) // xb = layernorm(x)
-		s.GELUMLP(xb, xb, L.Up, L.UpB, L.Down, L.DownB, n)          // xb = down(gelu(up xb + bu)) + bd
+		b.GELUMLP(xb, xb, L.Up, L.UpB, L.Down, L.DownB, n)          // xb = down(gelu(up xb + bu)) + bd
 		kernel.Add(x, xb)                                           // x += mlp
 	}
-	h, nOut := s.OutputRows(x, n, logits)                               // the rows that need logits
+	h, nOut := b.OutputRows(x)                                          // the rows that need logits
 	model.LayerNorm(h, h, m.OutputNorm, m.OutputNormB, c.NormEps, nOut) // h = layernorm(h)
 	model.Linear(logits, m.Output, nil, h, nOut)                        // logits (nOut, vocab) = h outputᵀ
 }

@@ -57,31 +57,31 @@ func Load(f *gguf.File) (model.Model, error) {
 	return model.New(c, m), nil
 }
 
-// Forward runs one batch of n tokens.
-func (m *Model) Forward(s *model.State, tokens []int32, logits []float32) {
-	c, n, b := &m.cfg, len(tokens), &s.Buf
-	x, xb := b.X[:n*c.NEmbd], b.XB[:n*c.NEmbd]     // (n, embd)
-	q, att := b.Q[:n*c.QDim()], b.Att[:n*c.QDim()] // (n, n_head·head_dim)
-	k, v := b.K[:n*c.KVDim()], b.V[:n*c.KVDim()]   // (n, n_head_kv·head_dim)
+// Forward runs one batch of n tokens, from one or several sequences.
+func (m *Model) Forward(b *model.Batch, logits []float32) {
+	c, n, buf := &m.cfg, b.Len(), &b.Buf
+	x, xb := buf.X[:n*c.NEmbd], buf.XB[:n*c.NEmbd]     // (n, embd)
+	q, att := buf.Q[:n*c.QDim()], buf.Att[:n*c.QDim()] // (n, n_head·head_dim)
+	k, v := buf.K[:n*c.KVDim()], buf.V[:n*c.KVDim()]   // (n, n_head_kv·head_dim)
 
-	model.Embed(x, m.TokEmbd, tokens) // x = token_embd[tokens]
+	model.Embed(x, m.TokEmbd, b.Tokens()) // x = token_embd[tokens]
 	for l := range m.Layers {
 		L := &m.Layers[l]
 		model.RMSNorm(xb, x, L.AttnNorm, c.NormEps, n) // xb = rmsnorm(x) ⊙ attn_norm
 		model.Linear(q, L.Wq, L.Bq, xb, n)             // q = xb Wqᵀ (+ bq)
 		model.Linear(k, L.Wk, L.Bk, xb, n)             // k = xb Wkᵀ (+ bk)
 		model.Linear(v, L.Wv, L.Bv, xb, n)             // v = xb Wvᵀ (+ bv)
-		s.Rope(&m.rope, q, c.NHead, n)                 // rotate q, k by position
-		s.Rope(&m.rope, k, c.NHeadKV, n)
-		s.Attention(l, att, q, k, v, n, c.KQScale()) // att = softmax(q kᵀ/√d, causal) v, per head
-		model.Linear(xb, L.Wo, L.Bo, att, n)         // xb = att Woᵀ (+ bo)
-		kernel.Add(x, xb)                            // x += attention
+		b.Rope(&m.rope, q, c.NHead)                    // rotate q, k by position
+		b.Rope(&m.rope, k, c.NHeadKV)
+		b.Attention(l, att, q, k, v, c.KQScale()) // att = softmax(q kᵀ/√d, causal) v, per head
+		model.Linear(xb, L.Wo, L.Bo, att, n)      // xb = att Woᵀ (+ bo)
+		kernel.Add(x, xb)                         // x += attention
 
 		model.RMSNorm(xb, x, L.FFNNorm, c.NormEps, n) // xb = rmsnorm(x) ⊙ ffn_norm
-		s.GatedMLP(xb, xb, L.Gate, L.Up, L.Down, n)   // xb = down(silu(gate xb) ⊙ up xb)
+		b.GatedMLP(xb, xb, L.Gate, L.Up, L.Down, n)   // xb = down(silu(gate xb) ⊙ up xb)
 		kernel.Add(x, xb)                             // x += mlp
 	}
-	h, nOut := s.OutputRows(x, n, logits)              // the rows that need logits
+	h, nOut := b.OutputRows(x)                         // the rows that need logits
 	model.RMSNorm(h, h, m.OutputNorm, c.NormEps, nOut) // h = rmsnorm(h) ⊙ output_norm
 	model.Linear(logits, m.Output, nil, h, nOut)       // logits (nOut, vocab) = h outputᵀ
 }

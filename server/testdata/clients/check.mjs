@@ -212,6 +212,187 @@ await check("ollama: wrong key is ResponseError 401", async () => {
   await assert.rejects(bad.list(), (err) => err.name === "ResponseError" && err.status_code === 401);
 });
 
+// ---- structured output and tools ----
+
+const answerSchema = {
+  type: "object",
+  properties: {
+    answer: { type: "string", enum: ["yes", "no", "maybe"] },
+    confidence: { type: "integer", minimum: 0, maximum: 9 },
+  },
+  required: ["answer", "confidence"],
+  additionalProperties: false,
+};
+function checkAnswer(text) {
+  const v = JSON.parse(text);
+  assert.deepEqual(Object.keys(v).sort(), ["answer", "confidence"], text);
+  assert.ok(["yes", "no", "maybe"].includes(v.answer), text);
+  assert.ok(Number.isInteger(v.confidence) && v.confidence >= 0 && v.confidence <= 9, text);
+}
+const tools = [
+  {
+    type: "function",
+    function: {
+      name: "get_weather",
+      description: "Current weather in a city",
+      parameters: {
+        type: "object",
+        properties: { city: { type: "string", maxLength: 12 }, unit: { type: "string", enum: ["C", "F"] } },
+        required: ["city", "unit"],
+        additionalProperties: false,
+      },
+    },
+  },
+  {
+    type: "function",
+    function: {
+      name: "add",
+      description: "Add two integers",
+      parameters: {
+        type: "object",
+        properties: { a: { type: "integer", minimum: -99, maximum: 99 }, b: { type: "integer", minimum: -99, maximum: 99 } },
+        required: ["a", "b"],
+        additionalProperties: false,
+      },
+    },
+  },
+];
+function checkCall(call, names) {
+  assert.equal(call.type, "function");
+  assert.ok(call.id.startsWith("call_"), call.id);
+  assert.ok(names.includes(call.function.name), call.function.name);
+  const args = typeof call.function.arguments === "string" ? JSON.parse(call.function.arguments) : call.function.arguments;
+  if (call.function.name === "add") {
+    assert.ok(Number.isInteger(args.a) && Number.isInteger(args.b), JSON.stringify(args));
+  } else {
+    assert.ok(typeof args.city === "string" && ["C", "F"].includes(args.unit), JSON.stringify(args));
+  }
+}
+const toolMessages = [{ role: "user", content: "What is 2+3, and the weather in Oslo?" }];
+
+await check("openai: response_format json_schema", async () => {
+  const r = await openai.chat.completions.create({
+    model, messages, max_tokens: 100, temperature: 0,
+    response_format: { type: "json_schema", json_schema: { name: "answer", strict: true, schema: answerSchema } },
+  });
+  assert.equal(r.choices[0].finish_reason, "stop");
+  checkAnswer(r.choices[0].message.content);
+});
+
+await check("openai: response_format json_object, streamed", async () => {
+  const stream = await openai.chat.completions.create({
+    model, messages, max_tokens: 200, temperature: 0, stream: true, response_format: { type: "json_object" },
+  });
+  let text = "";
+  let finish = null;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta?.content ?? "";
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+  }
+  if (finish === "stop") {
+    const v = JSON.parse(text);
+    assert.equal(typeof v, "object");
+    assert.ok(v !== null && !Array.isArray(v), text);
+  } else {
+    assert.equal(finish, "length");
+    assert.ok(text.trimStart().startsWith("{"), text);
+  }
+});
+
+await check("openai: invalid schema is BadRequestError", async () => {
+  await assert.rejects(
+    openai.chat.completions.create({
+      model, messages, response_format: { type: "json_schema", json_schema: { name: "bad", schema: { type: "frobnicate" } } },
+    }),
+    (err) => err instanceof OpenAI.BadRequestError && /response_format/.test(err.message),
+  );
+});
+
+await check("openai: tool_choice required (one call)", async () => {
+  const r = await openai.chat.completions.create({
+    model, messages: toolMessages, tools, tool_choice: "required", parallel_tool_calls: false, max_tokens: 140, temperature: 0,
+  });
+  assert.equal(r.choices[0].finish_reason, "tool_calls");
+  assert.ok(r.choices[0].message.tool_calls.length >= 1);
+  for (const c of r.choices[0].message.tool_calls) checkCall(c, ["get_weather", "add"]);
+});
+
+await check("openai: tool_choice required, parallel calls", async () => {
+  const r = await openai.chat.completions.create({
+    model, messages: toolMessages, tools, tool_choice: "required", max_tokens: 140, temperature: 0,
+  });
+  // The random-weights model keeps calling until max_tokens; the complete
+  // calls are returned.
+  assert.ok(["tool_calls", "length"].includes(r.choices[0].finish_reason));
+  assert.ok(r.choices[0].message.tool_calls.length >= 1);
+  for (const c of r.choices[0].message.tool_calls) checkCall(c, ["get_weather", "add"]);
+});
+
+await check("openai: named tool_choice, streamed (runner)", async () => {
+  const runner = openai.chat.completions.stream({
+    model, messages: toolMessages, tools, tool_choice: { type: "function", function: { name: "add" } },
+    max_tokens: 140, temperature: 0,
+  });
+  const done = await runner.finalChatCompletion();
+  assert.equal(done.choices[0].finish_reason, "tool_calls");
+  assert.equal(done.choices[0].message.tool_calls.length, 1);
+  checkCall(done.choices[0].message.tool_calls[0], ["add"]);
+});
+
+await check("openai: tool_choice none never calls", async () => {
+  const r = await openai.chat.completions.create({
+    model, messages: toolMessages, tools, tool_choice: "none", max_tokens: 12, temperature: 0,
+  });
+  assert.ok(!r.choices[0].message.tool_calls || r.choices[0].message.tool_calls.length === 0);
+  assert.notEqual(r.choices[0].finish_reason, "tool_calls");
+});
+
+await check("openai: tool result round trip", async () => {
+  const r = await openai.chat.completions.create({
+    model, max_tokens: 8, temperature: 0, tools,
+    messages: [
+      ...toolMessages,
+      { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "add", arguments: '{"a":2,"b":3}' } }] },
+      { role: "tool", tool_call_id: "call_1", content: "5" },
+    ],
+  });
+  assert.equal(r.choices[0].message.role, "assistant");
+});
+
+await check("ollama: chat format schema", async () => {
+  const r = await ollama.chat({ model, messages, format: answerSchema, options: { temperature: 0, num_predict: 100 } });
+  assert.equal(r.done_reason, "stop");
+  checkAnswer(r.message.content);
+});
+
+await check("ollama: generate format json", async () => {
+  const r = await ollama.generate({ model, prompt: "A JSON object:", format: "json", options: { temperature: 0, num_predict: 200 } });
+  if (r.done_reason === "stop") assert.equal(typeof JSON.parse(r.response), "object");
+  else assert.ok(r.response.trimStart().startsWith("{"), r.response);
+});
+
+await check("ollama: invalid format is ResponseError 400", async () => {
+  await assert.rejects(
+    ollama.chat({ model, messages, format: { type: "frobnicate" } }),
+    (err) => err.name === "ResponseError" && err.status_code === 400 && /format/.test(err.error),
+  );
+});
+
+await check("ollama: chat with tools", async () => {
+  const r = await ollama.chat({ model, messages: toolMessages, tools, options: { temperature: 0, num_predict: 12 } });
+  assert.equal(r.message.role, "assistant");
+  for (const c of r.message.tool_calls ?? []) {
+    assert.equal(typeof c.function.arguments, "object");
+    checkCall({ ...c, type: "function", id: c.id ?? "call_x" }, ["get_weather", "add"]);
+  }
+});
+
+await check("ollama: think false", async () => {
+  const r = await ollama.chat({ model, messages, think: false, options: { temperature: 0, num_predict: 4 } });
+  assert.equal(r.done, true);
+  assert.ok(!r.message.thinking);
+});
+
 if (failures > 0) {
   console.log(`${failures} check(s) failed`);
   process.exit(1);
