@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -628,6 +629,10 @@ func (s *Scheduler) step() {
 		}
 	}
 	s.compact()
+	// Let the callers just handed tokens run now, between passes, rather
+	// than in the middle of the next one, where the worker pool spins on
+	// every core: measured, that halved a single stream's speed on 2 cores.
+	runtime.Gosched()
 }
 
 // minFollow is the fewest prompt tokens worth waiting a step for, rather
