@@ -23,6 +23,7 @@ type Model struct {
 	tok   *tokenizer.Tokenizer
 	nCtx  int // default context for sessions
 	owned bool
+	kvF16 bool // caches round to fp16 (SetKVF16)
 }
 
 // MaxDefaultContext caps the default context so that a model trained on a
@@ -85,6 +86,35 @@ func (m *Model) Close() error {
 // Config is the model's hyperparameters.
 func (m *Model) Config() model.Config { return m.net.Config() }
 
+// Net is the forward pass, for callers that drive model states and
+// batches themselves (such as the importance-matrix collection).
+func (m *Model) Net() model.Model { return m.net }
+
+// SetKVF16 makes the KV caches created from now on (sessions, scheduler
+// slots, Logits) hold fp16-rounded keys and values, llama.cpp's default
+// cache type (see model.State.SetKVF16): perplexity then matches
+// llama-perplexity's. The default is float32. Set it before the model is
+// in use; it is not safe to call concurrently with evaluation.
+func (m *Model) SetKVF16(on bool) { m.kvF16 = on }
+
+// newState is net.NewState with the model's cache type.
+func (m *Model) newState(nCtx int) (*model.State, error) {
+	st, err := m.net.NewState(nCtx)
+	if err == nil {
+		st.SetKVF16(m.kvF16)
+	}
+	return st, err
+}
+
+// newBatchState is net.NewBatchState with the model's cache type.
+func (m *Model) newBatchState(nCtx int) (*model.State, error) {
+	st, err := m.net.NewBatchState(nCtx)
+	if err == nil {
+		st.SetKVF16(m.kvF16)
+	}
+	return st, err
+}
+
 // File is the parsed GGUF file behind the model.
 func (m *Model) File() *gguf.File { return m.file }
 
@@ -109,7 +139,7 @@ func (m *Model) Logits(tokens []int32) ([][]float32, error) {
 	if len(tokens) == 0 {
 		return nil, errors.New("no tokens to evaluate")
 	}
-	st, err := m.net.NewState(len(tokens))
+	st, err := m.newState(len(tokens))
 	if err != nil {
 		return nil, err
 	}

@@ -137,7 +137,7 @@ func (m *Model) NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		s.slots = append(s.slots, &slot{})
 	}
 	// The first cache now, to report a context the model cannot hold.
-	st, err := m.net.NewBatchState(cfg.Context)
+	st, err := m.newBatchState(cfg.Context)
 	if err != nil {
 		return nil, err
 	}
@@ -483,7 +483,7 @@ func (s *Scheduler) place(r *request) error {
 		best = lru
 	}
 	if best.st == nil {
-		st, err := s.m.net.NewBatchState(s.cfg.Context)
+		st, err := s.m.newBatchState(s.cfg.Context)
 		if err != nil {
 			return err
 		}

@@ -33,7 +33,7 @@ func (m *Model) NewSession(nCtx int) (*Session, error) {
 	if nCtx <= 0 {
 		nCtx = m.nCtx
 	}
-	st, err := m.net.NewState(nCtx)
+	st, err := m.newState(nCtx)
 	if err != nil {
 		return nil, err
 	}

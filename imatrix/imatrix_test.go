@@ -2,15 +2,17 @@ package imatrix
 
 import (
 	"bytes"
-	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/slm-dev/slm/engine"
 	"github.com/slm-dev/slm/gguf"
+	"github.com/slm-dev/slm/model"
 	"github.com/slm-dev/slm/quant"
 	"github.com/slm-dev/slm/quantize"
 )
@@ -36,95 +38,124 @@ func testTokens(m *engine.Model, n int) []int32 {
 	return ids
 }
 
-// TestForwardMatchesReferences: the reference forward pass that feeds the
-// statistics computes the engine's logits for F32 models, llama.cpp's
-// dequant_f32 logits for quantized ones, and (Native) llama.cpp's own
-// logits.
-func TestForwardMatchesReferences(t *testing.T) {
-	for name, tol := range map[string]float64{
-		"llama-f32": 1e-4, "qwen2-f32": 1e-4, "gpt2-f32": 3e-3,
-		"llama-q4_k_m": 1e-4, "qwen2-q8_0": 1e-4, "gpt2-q5_1": 3e-3, "llama-f16": 1e-4, "qwen2-q4_1": 1e-4,
-	} {
+// observer records what a model.Observer is shown.
+type observer struct {
+	calls map[string]int
+	rows  map[string]int
+	first map[string][]float32 // the first input seen per weight
+}
+
+func (o *observer) ObserveMatMul(name string, x []float32, n, cols int) {
+	if len(x) != n*cols {
+		panic(fmt.Sprintf("%s: %d values for %d×%d", name, len(x), n, cols))
+	}
+	o.calls[name]++
+	o.rows[name] += n
+	if o.first[name] == nil {
+		o.first[name] = append([]float32(nil), x...)
+	}
+}
+
+// TestObserverSeesEveryWeight: the engine's forward pass shows every
+// weight product once per pass, under its tensor name, with its input
+// (the fused qkv of gpt2 once, not per row block), and observing changes
+// no logit.
+func TestObserverSeesEveryWeight(t *testing.T) {
+	for _, name := range []string{"llama-f32", "qwen2-f32", "gpt2-f32", "llama-q4_k_m", "qwen2-q8_0", "gpt2-q5_1", "llama-f16", "qwen2-q4_1"} {
 		t.Run(name, func(t *testing.T) {
 			m := open(t, name+".gguf")
-			var ref struct {
-				Prompts []struct {
-					Tokens []int32     `json:"tokens"`
-					Logits [][]float64 `json:"logits"`
-					DQ     *struct {
-						Logits [][]float64 `json:"logits"`
-					} `json:"dequant_f32"`
-				} `json:"prompts"`
-			}
-			b, err := os.ReadFile("../testdata/reference/" + name + ".json")
+			c := m.Config()
+			ids := testTokens(m, 24)
+			plain, err := m.Logits(ids)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := json.Unmarshal(b, &ref); err != nil {
-				t.Fatal(err)
-			}
-			p := ref.Prompts[2]
-			net, err := NewNet(m.File(), m.Config())
+			net := m.Net()
+			b, err := net.NewBatch(len(ids))
 			if err != nil {
 				t.Fatal(err)
 			}
-			calls := map[string]int{}
-			got, err := net.Forward(p.Tokens, func(w string, x []float32, T, nIn int) { calls[w]++ }, true)
+			st, err := net.NewBatchState(len(ids))
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := p.Logits
-			if p.DQ != nil {
-				want = p.DQ.Logits
-			} else {
-				eng, err := m.Logits(p.Tokens)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if d := maxDiff(got, toF64(eng)); d > tol {
-					t.Errorf("max |logit diff| vs engine %.3g > %.3g", d, tol)
+			o := &observer{calls: map[string]int{}, rows: map[string]int{}, first: map[string][]float32{}}
+			b.SetObserver(o)
+			logits := make([]float32, len(ids)*c.NVocab)
+			if err := net.EvalBatch(b, []model.Seq{{State: st, Tokens: ids, Logits: model.AllLogits}}, logits); err != nil {
+				t.Fatal(err)
+			}
+			for i := range plain {
+				for j, v := range plain[i] {
+					if logits[i*c.NVocab+j] != v {
+						t.Fatalf("logit [%d][%d] %v with an observer, %v without", i, j, logits[i*c.NVocab+j], v)
+					}
 				}
 			}
-			if d := maxDiff(got, want); d > tol {
-				t.Errorf("max |logit diff| vs llama.cpp %.3g > %.3g", d, tol)
+			want := []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}
+			if c.Arch == "gpt2" {
+				want = []string{"attn_qkv", "attn_output", "ffn_up", "ffn_down"}
 			}
-			perLayer := 7 // q, k, v, output, gate, up, down
-			if m.Config().Arch == "gpt2" {
-				perLayer = 4 // qkv, output, up, down
+			out := "output.weight"
+			if _, ok := m.File().Tensor(out); !ok {
+				out = "token_embd.weight" // tied
 			}
-			if len(calls) != perLayer*m.Config().NLayer+1 {
-				t.Errorf("%d matrices observed: %v", len(calls), calls)
+			names := []string{out}
+			for l := range c.NLayer {
+				for _, w := range want {
+					names = append(names, fmt.Sprintf("blk.%d.%s.weight", l, w))
+				}
 			}
-			// llama.cpp's own numerics (its tests ran with an F32 KV cache)
-			net.Native = true
-			nat, err := net.Forward(p.Tokens, nil, true)
-			if err != nil {
-				t.Fatal(err)
+			if len(o.calls) != len(names) {
+				t.Errorf("%d matrices observed, want %d: %v", len(o.calls), len(names), o.calls)
 			}
-			d := maxDiff(nat, p.Logits)
-			t.Logf("native emulation vs llama.cpp: max |diff| %.3g", d)
+			for _, w := range names {
+				if o.calls[w] != 1 || o.rows[w] != len(ids) {
+					t.Errorf("%s: %d calls, %d rows; want 1, %d", w, o.calls[w], o.rows[w], len(ids))
+				}
+			}
+			// the first block's attention input, computed here from the
+			// file: the normed token embeddings
+			if c.Arch != "gpt2" {
+				x := o.first["blk.0.attn_q.weight"]
+				emb := tensor(t, m.File(), "token_embd.weight")
+				norm := tensor(t, m.File(), "blk.0.attn_norm.weight")
+				d := c.NEmbd
+				for i, id := range ids {
+					row := emb[int(id)*d : (int(id)+1)*d]
+					var ss float64
+					for _, v := range row {
+						ss += float64(v) * float64(v)
+					}
+					r := 1 / math.Sqrt(ss/float64(d)+float64(c.NormEps))
+					for j := range d {
+						w := float64(row[j]) * r * float64(norm[j])
+						if g := float64(x[i*d+j]); math.Abs(g-w) > 1e-4*(1+math.Abs(w)) {
+							t.Fatalf("blk.0.attn_q input [%d][%d] = %v, want %v", i, j, g, w)
+						}
+					}
+				}
+				for _, w := range []string{"attn_k", "attn_v"} {
+					if !slices.Equal(o.first["blk.0."+w+".weight"], x) {
+						t.Errorf("blk.0.%s saw another input than attn_q", w)
+					}
+				}
+			}
 		})
 	}
 }
 
-func toF64(rows [][]float32) [][]float64 {
-	out := make([][]float64, len(rows))
-	for i, r := range rows {
-		for _, v := range r {
-			out[i] = append(out[i], float64(v))
-		}
+func tensor(t *testing.T, f *gguf.File, name string) []float32 {
+	t.Helper()
+	ti, ok := f.Tensor(name)
+	if !ok {
+		t.Fatalf("no tensor %s", name)
 	}
-	return out
-}
-
-func maxDiff(a [][]float32, b [][]float64) float64 {
-	var worst float64
-	for i := range b {
-		for j := range b[i] {
-			worst = max(worst, math.Abs(float64(a[i][j])-b[i][j]))
-		}
+	v := make([]float32, ti.Elems())
+	if err := quant.Dequantize(ti.Type, f.Data(ti), v); err != nil {
+		t.Fatal(err)
 	}
-	return worst
+	return v
 }
 
 func TestCollectAndRoundTrip(t *testing.T) {
@@ -132,7 +163,7 @@ func TestCollectAndRoundTrip(t *testing.T) {
 	ids := testTokens(m, 100)
 	tok := m.Tokenizer()
 	var seen int
-	mat, err := Collect(m.File(), m.Config(), ids, "text.txt", Options{NCtx: 32, BOS: tok.BOS(), AddBOS: tok.AddBOS(), OnChunk: func(int, int) { seen++ }})
+	mat, err := Collect(m, ids, "text.txt", Options{NCtx: 32, BOS: tok.BOS(), AddBOS: tok.AddBOS(), OnChunk: func(int, int) { seen++ }})
 	if err != nil {
 		t.Fatal(err)
 	}

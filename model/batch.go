@@ -56,7 +56,8 @@ type Batch struct {
 	ropeFor *kernel.Rope // the rope the angles were computed for in this pass
 
 	attn attnJob
-	one  [1]Seq // Eval's sequence
+	one  [1]Seq   // Eval's sequence
+	obs  Observer // sees the inputs of the weight products; nil: none
 }
 
 // Buffers are the activations of one batch, row-major (batch, width).
@@ -101,6 +102,10 @@ func (m *Net) newBatch(b, nCtx int) *Batch {
 	bt.out = make([]int32, b)
 	bt.rope = make([]float32, b*c.RopeDims)
 	bt.attn.scores = make([][]float32, parallel.Default().Size())
+	bt.attn.qh = make([][]float32, parallel.Default().Size())
+	for w := range bt.attn.qh {
+		bt.attn.qh[w] = make([]float32, c.HeadDim)
+	}
 	bt.reserveScores(nCtx)
 	return bt
 }

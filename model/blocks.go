@@ -3,6 +3,7 @@ package model
 import (
 	"github.com/slm-dev/slm/internal/parallel"
 	"github.com/slm-dev/slm/kernel"
+	"github.com/slm-dev/slm/quant"
 )
 
 // The blocks below work on n rows at once (a batch of n tokens), each
@@ -58,9 +59,12 @@ func AddBias(x, b []float32, n int) {
 func (b *Batch) GatedMLP(out, x []float32, gate, up, down *kernel.Matrix, n int) {
 	ff := gate.Rows
 	h, g := b.Buf.H[:n*ff], b.Buf.H2[:n*ff]
+	b.Observe(up, x, n)
 	up.MatMul(h, x, n)
+	b.Observe(gate, x, n)
 	gate.MatMul(g, x, n)
 	kernel.SiLUMul(g, h)
+	b.Observe(down, g, n)
 	down.MatMul(out, g, n)
 }
 
@@ -72,9 +76,9 @@ func (b *Batch) GatedMLP(out, x []float32, gate, up, down *kernel.Matrix, n int)
 // llama.cpp does. Biases may be nil; out may be x.
 func (b *Batch) GELUMLP(out, x []float32, up *kernel.Matrix, bUp []float32, down *kernel.Matrix, bDown []float32, n int) {
 	h := b.Buf.H[:n*up.Rows]
-	Linear(h, up, bUp, x, n)
+	b.Linear(h, up, bUp, x, n)
 	kernel.GELUFP16(h)
-	Linear(out, down, bDown, h, n)
+	b.Linear(out, down, bDown, h, n)
 }
 
 // Attention is causal multi-head attention with grouped KV heads, each
@@ -93,8 +97,13 @@ func (b *Batch) Attention(l int, out, q, k, v []float32, scale float32) {
 	r := 0
 	for _, sq := range b.seqs {
 		s, n := sq.State, len(sq.Tokens)
-		copy(s.k[l][s.n*kvd:(s.n+n)*kvd], k[r*kvd:(r+n)*kvd])
-		copy(s.v[l][s.n*kvd:(s.n+n)*kvd], v[r*kvd:(r+n)*kvd])
+		dk, dv := s.k[l][s.n*kvd:(s.n+n)*kvd], s.v[l][s.n*kvd:(s.n+n)*kvd]
+		copy(dk, k[r*kvd:(r+n)*kvd])
+		copy(dv, v[r*kvd:(r+n)*kvd])
+		if s.kvF16 {
+			roundF16(dk)
+			roundF16(dv)
+		}
 		r += n
 	}
 
@@ -121,6 +130,7 @@ type attnJob struct {
 	q, out []float32   // (n, q)
 	scale  float32     // factor of q·k
 	scores [][]float32 // per worker, (nCtx)
+	qh     [][]float32 // per worker, (head_dim): a query rounded to fp16
 }
 
 func (j *attnJob) Run(worker, u0, u1 int) {
@@ -133,15 +143,30 @@ func (j *attnJob) Run(worker, u0, u1 int) {
 		keys, vals := s.k[j.l], s.v[j.l]
 		kvOff := (h / group) * hd
 		q := j.q[i*qd+h*hd : i*qd+(h+1)*hd]
+		if s.kvF16 {
+			q = j.qh[worker][:hd]
+			copy(q, j.q[i*qd+h*hd:i*qd+(h+1)*hd])
+			roundF16(q)
+		}
 		att := j.scores[worker][:j.b.pos[i]+1] // causal: positions 0..pos
 		for t := range att {
 			att[t] = kernel.Dot(q, keys[t*kvd+kvOff:t*kvd+kvOff+hd]) * j.scale
 		}
 		kernel.Softmax(att)
+		if s.kvF16 {
+			roundF16(att)
+		}
 		o := j.out[i*qd+h*hd : i*qd+(h+1)*hd]
 		clear(o)
 		for t, a := range att {
 			kernel.Axpy(o, a, vals[t*kvd+kvOff:t*kvd+kvOff+hd])
 		}
+	}
+}
+
+// roundF16 rounds x to fp16 values in place.
+func roundF16(x []float32) {
+	for i, v := range x {
+		x[i] = quant.F16ToF32(quant.F32ToF16(v))
 	}
 }

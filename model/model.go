@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/slm-dev/slm/gguf"
+	"github.com/slm-dev/slm/kernel"
 )
 
 // Model is a loaded network.
@@ -60,12 +61,17 @@ type Forwarder interface {
 // Net is a Model made of a Config and a family's forward pass; families
 // return one from their load function.
 type Net struct {
-	cfg Config
-	fwd Forwarder
+	cfg   Config
+	fwd   Forwarder
+	names map[*kernel.Matrix]string // the bound weights' tensor names, for Observer
 }
 
-// New makes a Model from a config and a forward pass.
-func New(cfg Config, fwd Forwarder) *Net { return &Net{cfg: cfg, fwd: fwd} }
+// New makes a Model from a config and a forward pass. When fwd is a
+// pointer to the weights struct that Bind filled, its matrices are known by
+// their tensor names to an Observer.
+func New(cfg Config, fwd Forwarder) *Net {
+	return &Net{cfg: cfg, fwd: fwd, names: weightNames(fwd)}
+}
 
 // Config is the model's hyperparameters.
 func (m *Net) Config() Config { return m.cfg }
@@ -95,6 +101,7 @@ func (m *Net) Eval(s *State, tokens []int32, logits []float32, all bool) error {
 		s.own = m.newBatch(s.batch, s.nCtx)
 	}
 	b := s.own
+	b.obs = s.obs
 	for start := 0; start < len(tokens); start += s.batch {
 		end := min(start+s.batch, len(tokens))
 		var out []float32

@@ -27,10 +27,12 @@ type State struct {
 	n     int // positions in use
 	batch int // most tokens per forward pass of Eval
 
-	k, v [][]float32 // per layer: (nCtx, kv) keys and values, rows by position
+	k, v  [][]float32 // per layer: (nCtx, kv) keys and values, rows by position
+	kvF16 bool        // keys and values rounded to fp16 (see SetKVF16)
 
-	own     *Batch // Eval's scratch; nil until needed for NewBatchState's states
-	inBatch bool   // taken by the batch being planned
+	own     *Batch   // Eval's scratch; nil until needed for NewBatchState's states
+	inBatch bool     // taken by the batch being planned
+	obs     Observer // Eval's observer (see SetObserver)
 }
 
 // NewState implements Model: it allocates the KV cache for nCtx positions
@@ -71,6 +73,18 @@ func (m *Net) NewBatchState(nCtx int) (*State, error) {
 	}
 	return s, nil
 }
+
+// SetKVF16 switches the cache to fp16 values, llama.cpp's default cache
+// type (its perplexity and imatrix tools run with it): keys and values are
+// rounded to fp16 when stored, and, as ggml's products with an fp16 cache
+// do, each query is rounded to fp16 before it meets the keys and the
+// attention weights before they meet the values. The cache stays float32
+// in memory. Set it while the cache is empty (Len() == 0 or after
+// Truncate(0)); positions already stored are not rounded.
+func (s *State) SetKVF16(on bool) { s.kvF16 = on }
+
+// KVF16 reports whether the cache rounds to fp16 (see SetKVF16).
+func (s *State) KVF16() bool { return s.kvF16 }
 
 // Len is the number of positions in the cache.
 func (s *State) Len() int { return s.n }

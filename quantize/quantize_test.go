@@ -12,7 +12,6 @@ import (
 
 	"github.com/slm-dev/slm/engine"
 	"github.com/slm-dev/slm/gguf"
-	"github.com/slm-dev/slm/imatrix"
 	"github.com/slm-dev/slm/quant"
 )
 
@@ -247,13 +246,12 @@ func TestEveryTypeRuns(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				// The weights are checked with the float32 reference forward
-				// pass (imatrix.Net), the engine's own run against it.
-				net, err := imatrix.NewNet(f, m.Config())
-				if err != nil {
-					t.Fatal(err)
-				}
-				exact, err := net.Forward(p.Tokens, nil, true)
+				// The weights are checked with the engine's float32 numerics
+				// (exactly dequantized weights, float32 activations), its
+				// default run against those.
+				prev := engine.UseExactFloat(true)
+				exact, err := m.Logits(p.Tokens)
+				engine.UseExactFloat(prev)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -24,9 +24,8 @@ func newImatrixCmd() *cobra.Command {
 matrix of its blocks, the mean square of each input column's activations.
 The result (llama.cpp's legacy imatrix.dat format, readable by llama-quantize
 --imatrix as well) steers slm quantize --imatrix. The text is cut into chunks
-of --ctx tokens as llama-imatrix does. This runs a plain reference forward
-pass, much slower than generation: a few chunks of a small model take
-seconds, a 1B model minutes.`,
+of --ctx tokens as llama-imatrix does, and each chunk is evaluated by the
+engine's own forward pass with an F16 KV cache (llama-imatrix's default).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if modelPath == "" {
@@ -59,7 +58,7 @@ seconds, a 1B model minutes.`,
 			stderr := cmd.ErrOrStderr()
 			fmt.Fprintf(stderr, "imatrix: %d tokens, %d chunks of %d\n", len(ids), n, nCtx)
 			bar := progress.New(stderr, "imatrix", int64(n), false)
-			mat, err := imatrix.Collect(m.File(), m.Config(), ids, filepath.Base(textPath), imatrix.Options{
+			mat, err := imatrix.Collect(m, ids, filepath.Base(textPath), imatrix.Options{
 				NCtx: nCtx, Chunks: chunks, ProcessOutput: processOutput, BOS: tok.BOS(), AddBOS: tok.AddBOS(),
 				OnChunk: func(done, _ int) { bar.Set(int64(done)) },
 			})

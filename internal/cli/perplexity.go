@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/slm-dev/slm/gguf"
-	"github.com/slm-dev/slm/imatrix"
 	"github.com/slm-dev/slm/perplexity"
 	"github.com/spf13/cobra"
 )
@@ -17,7 +16,7 @@ func newPerplexityCmd() *cobra.Command {
 	var (
 		modelPath, textPath, klBase, klDiv string
 		nCtx, chunks                       int
-		reference                          bool
+		f32Cache                           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "perplexity -m FILE -f TEXT [--ctx N] [--chunks N] [--kl-base OUT | --kl-divergence BASE]",
@@ -32,10 +31,10 @@ after each chunk as [1]12.3456,[2]…, then the final estimate ± its error.
 --kl-divergence-base format); --kl-divergence BASE compares this model with
 such a file: KL-divergence, top-token agreement, perplexity ratio.
 
-The engine keeps its KV cache in float32; llama-perplexity's default cache is
-F16, which moves perplexity in the 4th-5th digit. --reference evaluates with
-slm's (slow) reference forward pass emulating llama.cpp's CPU numerics and F16
-cache instead, which reproduces llama-perplexity's values to about 6 digits.`,
+The KV cache is F16 as in llama-perplexity's default (keys and values rounded
+to fp16), so with llama.cpp's CPU numerics, which the engine follows, the
+values match llama-perplexity's to at least 4 significant digits; --f32-cache
+keeps the cache in float32, as generation does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if klBase != "" && klDiv != "" {
@@ -46,15 +45,8 @@ cache instead, which reproduces llama-perplexity's values to about 6 digits.`,
 				return err
 			}
 			defer m.Close()
+			m.SetKVF16(!f32Cache)
 			var eval perplexity.Model = m
-			if reference {
-				net, err := imatrix.NewNet(m.File(), m.Config())
-				if err != nil {
-					return err
-				}
-				net.Native, net.KVF16 = true, true
-				eval = net
-			}
 			tok := m.Tokenizer()
 			v := perplexity.Vocab{NVocab: m.Config().NVocab, BOS: tok.BOS(), AddBOS: tok.AddBOS()}
 			out := bufio.NewWriter(cmd.OutOrStdout())
@@ -110,7 +102,7 @@ cache instead, which reproduces llama-perplexity's values to about 6 digits.`,
 	f.IntVar(&chunks, "chunks", 0, "score at most this many chunks (default: all)")
 	f.StringVar(&klBase, "kl-base", "", "save this (base) model's log-probabilities to OUT")
 	f.StringVar(&klDiv, "kl-divergence", "", "compare this model with the base log-probabilities in BASE")
-	f.BoolVar(&reference, "reference", false, "use the slow reference forward pass with llama.cpp's numerics and F16 KV cache (llama, qwen2, gpt2)")
+	f.BoolVar(&f32Cache, "f32-cache", false, "keep the KV cache in float32 instead of llama-perplexity's default F16")
 	return cmd
 }
 

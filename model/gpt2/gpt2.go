@@ -81,11 +81,12 @@ func (m *Model) Forward(b *model.Batch, logits []float32) {
 	for l := range m.Layers {
 		L := &m.Layers[l]
 		model.LayerNorm(xb, x, L.AttnNorm, L.AttnNormB, c.NormEps, n) // xb = layernorm(x)
+		b.Observe(L.QKV, xb, n)                                       // one product with attn_qkv, in three row blocks
 		model.Linear(q, L.wq, L.bq, xb, n)                            // [q k v] = xb Wqkvᵀ + bqkv
 		model.Linear(k, L.wk, L.bk, xb, n)
 		model.Linear(v, L.wv, L.bv, xb, n)
 		b.Attention(l, att, q, k, v, c.KQScale()) // att = softmax(q kᵀ/√d, causal) v, per head
-		model.Linear(xb, L.Wo, L.Bo, att, n)      // xb = att Woᵀ + bo
+		b.Linear(xb, L.Wo, L.Bo, att, n)          // xb = att Woᵀ + bo
 		kernel.Add(x, xb)                         // x += attention
 
 		model.LayerNorm(xb, x, L.FFNNorm, L.FFNNormB, c.NormEps, n) // xb = layernorm(x)
@@ -94,5 +95,5 @@ func (m *Model) Forward(b *model.Batch, logits []float32) {
 	}
 	h, nOut := b.OutputRows(x)                                          // the rows that need logits
 	model.LayerNorm(h, h, m.OutputNorm, m.OutputNormB, c.NormEps, nOut) // h = layernorm(h)
-	model.Linear(logits, m.Output, nil, h, nOut)                        // logits (nOut, vocab) = h outputᵀ
+	b.Linear(logits, m.Output, nil, h, nOut)                            // logits (nOut, vocab) = h outputᵀ
 }

@@ -67,13 +67,13 @@ func (m *Model) Forward(b *model.Batch, logits []float32) {
 	for l := range m.Layers {
 		L := &m.Layers[l]
 		model.RMSNorm(xb, x, L.AttnNorm, c.NormEps, n) // xb = rmsnorm(x) ⊙ attn_norm
-		model.Linear(q, L.Wq, L.Bq, xb, n)             // q = xb Wqᵀ + bq
-		model.Linear(k, L.Wk, L.Bk, xb, n)             // k = xb Wkᵀ + bk
-		model.Linear(v, L.Wv, L.Bv, xb, n)             // v = xb Wvᵀ + bv
+		b.Linear(q, L.Wq, L.Bq, xb, n)                 // q = xb Wqᵀ + bq
+		b.Linear(k, L.Wk, L.Bk, xb, n)                 // k = xb Wkᵀ + bk
+		b.Linear(v, L.Wv, L.Bv, xb, n)                 // v = xb Wvᵀ + bv
 		b.Rope(&m.rope, q, c.NHead)                    // rotate (i, i+d/2) pairs by position
 		b.Rope(&m.rope, k, c.NHeadKV)
 		b.Attention(l, att, q, k, v, c.KQScale()) // att = softmax(q kᵀ/√d, causal) v, per head
-		model.Linear(xb, L.Wo, nil, att, n)       // xb = att Woᵀ
+		b.Linear(xb, L.Wo, nil, att, n)           // xb = att Woᵀ
 		kernel.Add(x, xb)                         // x += attention
 
 		model.RMSNorm(xb, x, L.FFNNorm, c.NormEps, n) // xb = rmsnorm(x) ⊙ ffn_norm
@@ -82,5 +82,5 @@ func (m *Model) Forward(b *model.Batch, logits []float32) {
 	}
 	h, nOut := b.OutputRows(x)                         // the rows that need logits
 	model.RMSNorm(h, h, m.OutputNorm, c.NormEps, nOut) // h = rmsnorm(h) ⊙ output_norm
-	model.Linear(logits, m.Output, nil, h, nOut)       // logits (nOut, vocab) = h outputᵀ
+	b.Linear(logits, m.Output, nil, h, nOut)           // logits (nOut, vocab) = h outputᵀ
 }
