@@ -58,6 +58,9 @@ func dotQ8_0x4x2AVX2(w *byte, stride int, x *byte, xstride int, nb int, dst0, ds
 func dotQ5_0x4AVX2(w *byte, stride int, x *byte, nb int, dst *float32)
 
 //go:noescape
+func dotQ5_0x4x2AVX2(w *byte, stride int, x *byte, xstride int, nb int, dst0, dst1 *float32)
+
+//go:noescape
 func dotQ5_0AVX2(w, x *byte, nb int) float32
 
 //go:noescape
@@ -71,6 +74,9 @@ func dotF16AVX2(w, x *byte, n8 int) float32
 
 //go:noescape
 func dotF16x4AVX2(w *byte, stride int, x *byte, n8 int, dst *float32)
+
+//go:noescape
+func dotF16x4x2AVX2(w *byte, stride int, x *byte, xstride int, n8 int, dst0, dst1 *float32)
 
 //go:noescape
 func dotF32AVX2(w, x *byte, n8 int) float32
@@ -102,7 +108,9 @@ func init() {
 	registerDotRows(quant.Q8_0, TierAVX2, blockRows4(quant.Q8_0, quant.Q8_0, dotQ8_0x4AVX2, dotQ8_0AVX2))
 	registerDotRows2(quant.Q8_0, TierAVX2, blockRows4x2(quant.Q8_0, quant.Q8_0, dotQ8_0x4x2AVX2, dotQ8_0AVX2))
 	registerDotRows(quant.Q5_0, TierAVX2, blockRows4(quant.Q5_0, quant.Q8_0, dotQ5_0x4AVX2, dotQ5_0AVX2))
+	registerDotRows2(quant.Q5_0, TierAVX2, blockRows4x2(quant.Q5_0, quant.Q8_0, dotQ5_0x4x2AVX2, dotQ5_0AVX2))
 	registerDotRows(quant.F16, TierAVX2, floatRows4(2, dotF16x4AVX2, dotF16AVX2Go))
+	registerDotRows2(quant.F16, TierAVX2, floatRows4x2(2, dotF16x4x2AVX2, dotF16AVX2Go))
 	registerDotRows(quant.F32, TierAVX2, floatRows4(4, dotF32x4AVX2, dotF32AVX2Go))
 }
 
@@ -206,6 +214,41 @@ func floatRows4(size int, fn4 blockRowsFn, dot VecDot) DotRows {
 		}
 		for ; r < rows; r++ {
 			dst[r] = dot(n, wq[r*stride:], xq)
+		}
+	}
+}
+
+// floatRows4x2 is blockRows4x2 for the float types (size bytes an
+// element); the kernel covers n&^7 elements, the Go dot the rest.
+func floatRows4x2(size int, fn func(w *byte, stride int, x *byte, xstride int, n8 int, dst0, dst1 *float32), dot VecDot) DotRows2 {
+	return func(n int, wq []byte, stride int, x0, x1 []byte, dst0, dst1 []float32) {
+		rows := len(dst0)
+		if rows == 0 {
+			return
+		}
+		n8 := n / 8
+		if n%8 != 0 || n8 == 0 {
+			for r := range dst0 {
+				dst0[r] = dot(n, wq[r*stride:], x0)
+				dst1[r] = dot(n, wq[r*stride:], x1)
+			}
+			return
+		}
+		_ = x0[n*size-1]
+		_ = x1[n*size-1]
+		_ = dst1[rows-1]
+		_ = wq[(rows-1)*stride+n*size-1]
+		if n*size > stride {
+			panic("kernel: weight rows overlap")
+		}
+		xstride := int(uintptr(unsafe.Pointer(&x1[0])) - uintptr(unsafe.Pointer(&x0[0])))
+		r := 0
+		for ; r+4 <= rows; r += 4 {
+			fn(&wq[r*stride], stride, &x0[0], xstride, n8, &dst0[r], &dst1[r])
+		}
+		for ; r < rows; r++ {
+			dst0[r] = dot(n, wq[r*stride:], x0)
+			dst1[r] = dot(n, wq[r*stride:], x1)
 		}
 	}
 }

@@ -117,6 +117,57 @@ GLOBL f127<>(SB), RODATA|NOPTR, $4
 	VBROADCASTSS OFF(SP), Y2; \
 	VFMADD231PS  Y2, Y8, ACC
 
+// Q5X2ROW accumulates row B's Q5_0 block against the two activations in
+// Y12, Y13 into ACC0, ACC1 with the scales at OFF(SP), OFF+16(SP).
+// Constants from memory; uses Y1, Y2, Y6..Y9, AX.
+#define Q5X2ROW(B, OFF, ACC0, ACC1) \
+	VMOVDQU      6(B), X1; \
+	VPSRLW       $4, X1, X2; \
+	VINSERTI128  $1, X2, Y1, Y1; \
+	VPAND        nib<>(SB), Y1, Y1; \
+	MOVL         2(B), AX; \
+	VMOVD        AX, X6; \
+	VPBROADCASTD X6, Y6; \
+	VPSHUFB      bitshuf<>(SB), Y6, Y6; \
+	VPOR         bitmask<>(SB), Y6, Y6; \
+	VPCMPEQB     allones<>(SB), Y6, Y6; \
+	VPANDN       hif0<>(SB), Y6, Y6; \
+	VPOR         Y6, Y1, Y1; \
+	VPSIGNB      Y1, Y1, Y9; \
+	VPSIGNB      Y1, Y12, Y8; \
+	VPMADDUBSW   Y8, Y9, Y8; \
+	VPMADDWD     ones16<>(SB), Y8, Y8; \
+	VCVTDQ2PS    Y8, Y8; \
+	VBROADCASTSS OFF(SP), Y7; \
+	VFMADD231PS  Y7, Y8, ACC0; \
+	VPSIGNB      Y1, Y13, Y8; \
+	VPMADDUBSW   Y8, Y9, Y8; \
+	VPMADDWD     ones16<>(SB), Y8, Y8; \
+	VCVTDQ2PS    Y8, Y8; \
+	VBROADCASTSS OFF+16(SP), Y7; \
+	VFMADD231PS  Y7, Y8, ACC1
+
+// SCALES4X2 stores at 0(SP) and 16(SP) the 4 rows' d_w (fp16 at R8..R11)
+// times the activations' d_x (fp16 at (DI) and (DI)(DX*1)). Uses X7..X9, AX.
+#define SCALES4X2 \
+	VPINSRW      $0, (R8), X7, X7; \
+	VPINSRW      $1, (R9), X7, X7; \
+	VPINSRW      $2, (R10), X7, X7; \
+	VPINSRW      $3, (R11), X7, X7; \
+	VCVTPH2PS    X7, X7; \
+	MOVWLZX      (DI), AX; \
+	VMOVD        AX, X8; \
+	VCVTPH2PS    X8, X8; \
+	VBROADCASTSS X8, X8; \
+	VMULPS       X8, X7, X9; \
+	VMOVUPS      X9, 0(SP); \
+	MOVWLZX      (DI)(DX*1), AX; \
+	VMOVD        AX, X8; \
+	VCVTPH2PS    X8, X8; \
+	VBROADCASTSS X8, X8; \
+	VMULPS       X8, X7, X9; \
+	VMOVUPS      X9, 16(SP)
+
 // Q8X2ROW accumulates weight row B's block against the two activations in
 // Y6, Y7 into ACC0 and ACC1, with the rows' scales d_w·d_x at OFF(SP) and
 // OFF+16(SP). Uses Y0..Y3.
@@ -797,6 +848,12 @@ f32x4loop:
 	VZEROUPPER
 	RET
 
+DATA allones<>+0(SB)/8, $-1
+DATA allones<>+8(SB)/8, $-1
+DATA allones<>+16(SB)/8, $-1
+DATA allones<>+24(SB)/8, $-1
+GLOBL allones<>(SB), RODATA|NOPTR, $32
+
 DATA magic<>+0(SB)/4, $0x4b400000
 GLOBL magic<>(SB), RODATA|NOPTR, $4
 DATA mant<>+0(SB)/4, $0x007fffff
@@ -1326,5 +1383,132 @@ q50x4loop:
 	VMOVSS  X4, 8(AX)
 	HSUM8(Y5, X5, X1)
 	VMOVSS  X5, 12(AX)
+	VZEROUPPER
+	RET
+
+// func dotF16x4x2AVX2(w *byte, stride int, x *byte, xstride int, n8 int, dst0, dst1 *float32)
+//
+//	for r := range 4 {
+//		dst0[r] = dotF16AVX2(w[r*stride:], x, n8)
+//		dst1[r] = dotF16AVX2(w[r*stride:], x[xstride:], n8)
+//	}
+TEXT ·dotF16x4x2AVX2(SB), NOSPLIT, $0-56
+	MOVQ   w+0(FP), R8
+	MOVQ   stride+8(FP), BX
+	MOVQ   x+16(FP), DI
+	MOVQ   xstride+24(FP), DX
+	MOVQ   n8+32(FP), CX
+	LEAQ   (R8)(BX*1), R9
+	LEAQ   (R9)(BX*1), R10
+	LEAQ   (R10)(BX*1), R11
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+f16x4x2loop:
+	VCVTPH2PS   (DI), Y12
+	VCVTPH2PS   (DI)(DX*1), Y13
+	VCVTPH2PS   (R8), Y0
+	VFMADD231PS Y12, Y0, Y4
+	VFMADD231PS Y13, Y0, Y8
+	VCVTPH2PS   (R9), Y1
+	VFMADD231PS Y12, Y1, Y5
+	VFMADD231PS Y13, Y1, Y9
+	VCVTPH2PS   (R10), Y2
+	VFMADD231PS Y12, Y2, Y6
+	VFMADD231PS Y13, Y2, Y10
+	VCVTPH2PS   (R11), Y3
+	VFMADD231PS Y12, Y3, Y7
+	VFMADD231PS Y13, Y3, Y11
+	ADDQ        $16, R8
+	ADDQ        $16, R9
+	ADDQ        $16, R10
+	ADDQ        $16, R11
+	ADDQ        $16, DI
+	DECQ        CX
+	JNZ         f16x4x2loop
+	MOVQ        dst0+40(FP), AX
+	MOVQ        dst1+48(FP), BX
+	HSUM8(Y4, X4, X1)
+	VMOVSS      X4, (AX)
+	HSUM8(Y5, X5, X1)
+	VMOVSS      X5, 4(AX)
+	HSUM8(Y6, X6, X1)
+	VMOVSS      X6, 8(AX)
+	HSUM8(Y7, X7, X1)
+	VMOVSS      X7, 12(AX)
+	HSUM8(Y8, X8, X1)
+	VMOVSS      X8, (BX)
+	HSUM8(Y9, X9, X1)
+	VMOVSS      X9, 4(BX)
+	HSUM8(Y10, X10, X1)
+	VMOVSS      X10, 8(BX)
+	HSUM8(Y11, X11, X1)
+	VMOVSS      X11, 12(BX)
+	VZEROUPPER
+	RET
+
+// func dotQ5_0x4x2AVX2(w *byte, stride int, x *byte, xstride int, nb int, dst0, dst1 *float32)
+//
+//	for r := range 4 {
+//		dst0[r] = dotQ5_0Generic(32*nb, w[r*stride:], x)
+//		dst1[r] = dotQ5_0Generic(32*nb, w[r*stride:], x[xstride:])
+//	}
+TEXT ·dotQ5_0x4x2AVX2(SB), NOSPLIT, $32-56
+	MOVQ   w+0(FP), R8
+	MOVQ   stride+8(FP), BX
+	MOVQ   x+16(FP), DI
+	MOVQ   xstride+24(FP), DX
+	MOVQ   nb+32(FP), CX
+	LEAQ   (R8)(BX*1), R9
+	LEAQ   (R9)(BX*1), R10
+	LEAQ   (R10)(BX*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+
+q50x4x2loop:
+	VMOVDQU 2(DI), Y12
+	VMOVDQU 2(DI)(DX*1), Y13
+	SCALES4X2
+	Q5X2ROW(R8, 0, Y0, Y10)
+	Q5X2ROW(R9, 4, Y3, Y11)
+	Q5X2ROW(R10, 8, Y4, Y14)
+	Q5X2ROW(R11, 12, Y5, Y15)
+	ADDQ    $22, R8
+	ADDQ    $22, R9
+	ADDQ    $22, R10
+	ADDQ    $22, R11
+	ADDQ    $34, DI
+	DECQ    CX
+	JNZ     q50x4x2loop
+	MOVQ    dst0+40(FP), AX
+	MOVQ    dst1+48(FP), BX
+	HSUM8(Y0, X0, X1)
+	VMOVSS  X0, (AX)
+	HSUM8(Y3, X3, X1)
+	VMOVSS  X3, 4(AX)
+	HSUM8(Y4, X4, X1)
+	VMOVSS  X4, 8(AX)
+	HSUM8(Y5, X5, X1)
+	VMOVSS  X5, 12(AX)
+	HSUM8(Y10, X10, X1)
+	VMOVSS  X10, (BX)
+	HSUM8(Y11, X11, X1)
+	VMOVSS  X11, 4(BX)
+	HSUM8(Y14, X14, X1)
+	VMOVSS  X14, 8(BX)
+	HSUM8(Y15, X15, X1)
+	VMOVSS  X15, 12(BX)
 	VZEROUPPER
 	RET
