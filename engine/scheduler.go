@@ -53,6 +53,7 @@ type Scheduler struct {
 	seqs   []model.Seq   // the step's sequences
 	seqReq []*request    // the request of each of seqs
 	logits []float32     // (Slots, NVocab): the step's logits rows
+	raw    []float32     // a row before sampling changes it, for logprobs
 	clock  uint64        // for least recently used slots
 	wake   chan struct{} // cap 1: a caller caught up, left, or arrived
 }
@@ -131,6 +132,7 @@ func (m *Model) NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		seqs:   make([]model.Seq, 0, cfg.Slots),
 		seqReq: make([]*request, 0, cfg.Slots),
 		logits: make([]float32, cfg.Slots*nv),
+		raw:    make([]float32, nv),
 		wake:   make(chan struct{}, 1),
 	}
 	for range cfg.Slots {
@@ -188,6 +190,13 @@ type request struct {
 	over   bool      // finished (it stays so)
 	follow *request  // an earlier request whose prompt evaluation this one waits for
 	until  int       // the prefix of the prompt they share
+
+	// With logprobs, token i's are in slot i%lpSlots of these rings: the
+	// loop runs at most runAhead tokens ahead of the caller, so a slot is
+	// rewritten only after the caller has delivered its token.
+	lp   []float32      // lpSlots logprobs
+	top  []TokenLogprob // lpSlots*TopLogprobs alternatives
+	nTop []int          // lpSlots: how many of each slot's alternatives are valid
 
 	cancel   atomic.Bool   // set by the caller: leave at the next step
 	seen     atomic.Int64  // tokens the caller has consumed
@@ -264,7 +273,12 @@ func (s *Scheduler) Generate(ctx context.Context, prompt []int32, opts Options, 
 			if delivered > 0 {
 				from = ends[delivered-1]
 			}
-			if err := fn(Token{ID: ids[delivered], Text: out[from:ends[delivered]]}); err != nil {
+			t := Token{ID: ids[delivered], Text: out[from:ends[delivered]]}
+			if r.lp != nil {
+				i, k := delivered%lpSlots, r.opts.TopLogprobs
+				t.Logprob, t.Top = r.lp[i], r.top[i*k:i*k+r.nTop[i]]
+			}
+			if err := fn(t); err != nil {
 				fnErr = err
 				r.cancel.Store(true)
 			}
@@ -321,8 +335,16 @@ func (s *Scheduler) newRequest(ctx context.Context, prompt []int32, opts Options
 		ends:   make([]int, 0, budget),
 	}
 	r.text.reset(opts.Stop)
+	if wantLogprobs(opts) {
+		r.lp = make([]float32, lpSlots)
+		r.top = make([]TokenLogprob, lpSlots*opts.TopLogprobs)
+		r.nTop = make([]int, lpSlots)
+	}
 	return r, nil
 }
+
+// lpSlots is the size of a request's logprob rings.
+const lpSlots = runAhead + 1
 
 // enqueue adds r to the waiting list, starting the loop if asked and
 // needed.
@@ -678,6 +700,9 @@ func (s *Scheduler) next(r *request, logits []float32) {
 		r.finish(reason, err)
 	}
 	c := r.opts.Constraint
+	if r.lp != nil {
+		copy(s.raw, logits) // masking and sampling change logits
+	}
 	if c != nil {
 		c.Mask(logits)
 	}
@@ -702,6 +727,10 @@ func (s *Scheduler) next(r *request, logits []float32) {
 		return
 	}
 	r.smp.Accept(id)
+	if r.lp != nil {
+		i, k := len(r.ids)%lpSlots, r.opts.TopLogprobs
+		r.lp[i], r.nTop[i] = logprobsOf(s.raw, id, r.top[i*k:(i+1)*k])
+	}
 	r.piece = tok.AppendPiece(r.piece[:0], id)
 	_, stopped := r.text.push(r.piece)
 	r.mu.Lock()

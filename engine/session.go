@@ -25,6 +25,9 @@ type Session struct {
 	evaluated int      // prompt tokens the last prefill had to evaluate
 	one       [1]int32 // decode input, kept here so decoding allocates nothing
 	piece     []byte   // the current token's text
+
+	raw []float32      // the logits before sampling, when logprobs are asked
+	top []TokenLogprob // the current token's alternatives
 }
 
 // NewSession allocates a session with room for nCtx positions (0 means the
@@ -65,6 +68,14 @@ type Options struct {
 	IgnoreEOS bool
 	// Constraint, if set, restricts the tokens (grammar, JSON schema).
 	Constraint Constraint
+	// Logprobs gives each token's log-probability (Token.Logprob) under
+	// the model's own distribution: log-softmax of the raw logits, before
+	// penalties, bias, grammar masking and temperature (OpenAI's and
+	// llama-server's default semantics).
+	Logprobs bool
+	// TopLogprobs also lists that many most likely tokens at each step
+	// (Token.Top), 0..MaxTopLogprobs; more than 0 implies Logprobs.
+	TopLogprobs int
 }
 
 // StopReason says why generation ended.
@@ -81,9 +92,16 @@ const (
 // Token is one step of generation. Text is the newly completed text, which
 // may be empty while bytes are held back (an unfinished UTF-8 sequence or a
 // possible stop-string prefix); it is only valid during the callback.
+//
+// With Options.Logprobs, Logprob is the token's log-probability and Top
+// the Options.TopLogprobs most likely tokens, best first (also only valid
+// during the callback: they live in buffers reused for the next token).
+// Both are zero on the final flush (ID -1) and without Options.Logprobs.
 type Token struct {
-	ID   int32
-	Text []byte
+	ID      int32
+	Text    []byte
+	Logprob float32
+	Top     []TokenLogprob
 }
 
 // Result summarizes a finished generation.
@@ -109,6 +127,11 @@ func (s *Session) Generate(ctx context.Context, prompt []int32, opts Options, fn
 	if err != nil {
 		return res, err
 	}
+	logprobs := wantLogprobs(opts)
+	if logprobs && s.raw == nil {
+		s.raw = make([]float32, len(s.logits))
+		s.top = make([]TokenLogprob, MaxTopLogprobs)
+	}
 
 	start := time.Now()
 	if err := s.prefill(ctx, prompt); err != nil {
@@ -129,6 +152,9 @@ func (s *Session) Generate(ctx context.Context, prompt []int32, opts Options, fn
 		if err := ctx.Err(); err != nil {
 			res.Reason = StopCanceled
 			break
+		}
+		if logprobs {
+			copy(s.raw, s.logits) // masking and sampling change s.logits
 		}
 		if opts.Constraint != nil {
 			opts.Constraint.Mask(s.logits)
@@ -157,7 +183,13 @@ func (s *Session) Generate(ctx context.Context, prompt []int32, opts Options, fn
 		s.piece = tok.AppendPiece(s.piece[:0], id)
 		out, stopped := s.text.push(s.piece)
 		if fn != nil {
-			if err := fn(Token{ID: id, Text: out}); err != nil {
+			t := Token{ID: id, Text: out}
+			if logprobs {
+				var n int
+				t.Logprob, n = logprobsOf(s.raw, id, s.top[:opts.TopLogprobs])
+				t.Top = s.top[:n]
+			}
+			if err := fn(t); err != nil {
 				res.Reason = StopCanceled
 				res.Text = s.text.String()
 				res.GenDuration = time.Since(start)
@@ -231,6 +263,9 @@ func newSampler(prompt []int32, opts Options, nCtx, nVocab int) (*sample.Sampler
 		if id < 0 || int(id) >= nVocab {
 			return nil, fmt.Errorf("token id %d is outside the vocabulary (0..%d)", id, nVocab-1)
 		}
+	}
+	if err := checkLogprobs(opts); err != nil {
+		return nil, err
 	}
 	smp, err := sample.New(opts.Sampling, nVocab)
 	if err != nil {

@@ -58,6 +58,8 @@ type Batch struct {
 	attn attnJob
 	one  [1]Seq   // Eval's sequence
 	obs  Observer // sees the inputs of the weight products; nil: none
+
+	hidden bool // this pass returns hidden states, not logits (EvalHidden)
 }
 
 // Buffers are the activations of one batch, row-major (batch, width).

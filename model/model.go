@@ -53,7 +53,9 @@ type Model interface {
 // planned pass over b.Len() tokens (b.Tokens(), at positions b.Pos(i) of
 // their own sequences); it stores their keys and values with
 // Batch.Attention and writes the logits of the rows Batch.OutputRows
-// picks, NVocab values each, into logits. Inputs have been validated.
+// picks, NVocab values each, into logits, through Batch.Output (which
+// writes the normed hidden rows instead in a pass of EvalHidden). Inputs
+// have been validated.
 type Forwarder interface {
 	Forward(b *Batch, logits []float32)
 }

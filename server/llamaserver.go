@@ -35,27 +35,28 @@ func (s *Server) routeLlamaServer() {
 }
 
 type llamaCompletionRequest struct {
-	Model            string          `json:"model"`
-	Prompt           json.RawMessage `json:"prompt"`
-	NPredict         *int            `json:"n_predict"`
-	MaxTokens        *int            `json:"max_tokens"` // alias
-	Temperature      *float64        `json:"temperature"`
-	TopK             *int            `json:"top_k"`
-	TopP             *float64        `json:"top_p"`
-	MinP             *float64        `json:"min_p"`
-	Seed             *int64          `json:"seed"`
-	RepeatPenalty    *float64        `json:"repeat_penalty"`
-	RepeatLastN      *int            `json:"repeat_last_n"`
-	PresencePenalty  *float64        `json:"presence_penalty"`
-	FrequencyPenalty *float64        `json:"frequency_penalty"`
-	Stop             []string        `json:"stop"`
-	Stream           bool            `json:"stream"`
-	IgnoreEOS        bool            `json:"ignore_eos"`
-	CachePrompt      *bool           `json:"cache_prompt"`
-	LogitBias        json.RawMessage `json:"logit_bias"`
-	NProbs           int             `json:"n_probs"`
-	Grammar          string          `json:"grammar"`     // GBNF
-	JSONSchema       json.RawMessage `json:"json_schema"` // a JSON schema
+	Model             string          `json:"model"`
+	Prompt            json.RawMessage `json:"prompt"`
+	NPredict          *int            `json:"n_predict"`
+	MaxTokens         *int            `json:"max_tokens"` // alias
+	Temperature       *float64        `json:"temperature"`
+	TopK              *int            `json:"top_k"`
+	TopP              *float64        `json:"top_p"`
+	MinP              *float64        `json:"min_p"`
+	Seed              *int64          `json:"seed"`
+	RepeatPenalty     *float64        `json:"repeat_penalty"`
+	RepeatLastN       *int            `json:"repeat_last_n"`
+	PresencePenalty   *float64        `json:"presence_penalty"`
+	FrequencyPenalty  *float64        `json:"frequency_penalty"`
+	Stop              []string        `json:"stop"`
+	Stream            bool            `json:"stream"`
+	IgnoreEOS         bool            `json:"ignore_eos"`
+	CachePrompt       *bool           `json:"cache_prompt"`
+	LogitBias         json.RawMessage `json:"logit_bias"`
+	NProbs            int             `json:"n_probs"`
+	PostSamplingProbs bool            `json:"post_sampling_probs"`
+	Grammar           string          `json:"grammar"`     // GBNF
+	JSONSchema        json.RawMessage `json:"json_schema"` // a JSON schema
 }
 
 // llamaPrompt parses /completion's prompt: a string, or an array mixing
@@ -132,8 +133,11 @@ func (s *Server) llamaCompletion(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	if req.NProbs > 0 {
-		return errorf(http.StatusBadRequest, "n_probs is not supported yet")
+	if req.NProbs < 0 || req.NProbs > engine.MaxTopLogprobs {
+		return errorf(http.StatusBadRequest, "invalid \"n_probs\": %d is outside 0..%d", req.NProbs, engine.MaxTopLogprobs)
+	}
+	if req.PostSamplingProbs {
+		return errorf(http.StatusBadRequest, "post_sampling_probs is not supported: n_probs reports the model's distribution before sampling")
 	}
 	g, _, err := llamaGrammar(req.Grammar, req.JSONSchema)
 	if err != nil {
@@ -172,6 +176,10 @@ func (s *Server) llamaCompletion(w http.ResponseWriter, r *http.Request) error {
 	if err := checkFit(len(ids), opts.MaxTokens, l.Gen.ContextSize(), "n_predict"); err != nil {
 		return err
 	}
+	if req.NProbs > 0 {
+		opts.Logprobs, opts.TopLogprobs = true, req.NProbs
+	}
+	col := newCollector(l.Gen, opts)
 
 	final := func(res engine.Result, content string) map[string]any {
 		stopType, word := "eos", ""
@@ -219,16 +227,20 @@ func (s *Server) llamaCompletion(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if !req.Stream {
-		res, err := s.generate(r.Context(), l, ids, opts, nil)
+		res, err := s.generate(r.Context(), l, ids, opts, col.fn(nil))
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, final(res, res.Text))
+		m := final(res, res.Text)
+		if col != nil {
+			m["completion_probabilities"] = llamaProbs(col.rest(len(res.Text)))
+		}
+		writeJSON(w, http.StatusOK, m)
 		return nil
 	}
 	st := newStream(w, true)
 	count := 0
-	res, err := s.generate(r.Context(), l, ids, opts, func(t engine.Token) error {
+	res, err := s.generate(r.Context(), l, ids, opts, col.fn(func(t engine.Token) error {
 		ev := map[string]any{"index": 0, "content": string(t.Text), "stop": false, "id_slot": 0,
 			"tokens_predicted": count, "tokens_evaluated": len(ids)}
 		if t.ID >= 0 {
@@ -238,8 +250,11 @@ func (s *Server) llamaCompletion(w http.ResponseWriter, r *http.Request) error {
 		} else {
 			ev["tokens"] = []int32{}
 		}
+		if es := col.take(); len(es) > 0 {
+			ev["completion_probabilities"] = llamaProbs(es)
+		}
 		return st.send(ev)
-	})
+	}))
 	if err != nil {
 		if !st.started || isCanceled(err) {
 			return err
@@ -251,7 +266,11 @@ func (s *Server) llamaCompletion(w http.ResponseWriter, r *http.Request) error {
 		st.send(map[string]any{"error": map[string]any{"code": ae.Status, "message": ae.Message, "type": errType(ae.Status, dialectLlama)}})
 		return nil
 	}
-	st.send(final(res, ""))
+	m := final(res, "")
+	if es := col.rest(len(res.Text)); len(es) > 0 {
+		m["completion_probabilities"] = llamaProbs(es)
+	}
+	st.send(m)
 	return nil
 }
 

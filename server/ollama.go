@@ -57,6 +57,10 @@ type ollamaCommon struct {
 	KeepAlive json.RawMessage `json:"keep_alive"`
 	Options   *ollamaOptions  `json:"options"`
 	Think     json.RawMessage `json:"think"`
+	// Logprobs returns each token's log-probability; TopLogprobs (0..20)
+	// also that many alternatives.
+	Logprobs    bool `json:"logprobs"`
+	TopLogprobs int  `json:"top_logprobs"`
 }
 
 type ollamaGenerateRequest struct {
@@ -96,6 +100,12 @@ func (c *ollamaCommon) prepare() (name string, streaming bool, keep *time.Durati
 		return "", false, nil, opts, errorf(http.StatusBadRequest, "model is required")
 	}
 	streaming = c.Stream == nil || *c.Stream
+	if c.TopLogprobs < 0 || c.TopLogprobs > engine.MaxTopLogprobs {
+		return "", false, nil, opts, errorf(http.StatusBadRequest, "top_logprobs must be between 0 and %d", engine.MaxTopLogprobs)
+	}
+	if c.Logprobs { // as Ollama: top_logprobs alone returns nothing
+		opts.Logprobs, opts.TopLogprobs = true, c.TopLogprobs
+	}
 	if keep, err = parseKeepAlive(c.KeepAlive); err != nil {
 		return "", false, nil, opts, err
 	}
@@ -213,14 +223,18 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
+	col := newCollector(l.Gen, opts)
 	final := func(res engine.Result) map[string]any {
 		m := map[string]any{"model": name, "created_at": nowRFC3339(), "response": "", "done": true}
 		ollamaStats(m, res, l.LoadDuration, time.Since(start))
 		m["context"] = append(slices.Clone(ids), res.Tokens...)
+		if es := col.rest(len(res.Text)); len(es) > 0 {
+			m["logprobs"] = ollamaLogprobs(es)
+		}
 		return m
 	}
 	if !streaming {
-		res, err := s.generate(r.Context(), l, ids, opts, nil)
+		res, err := s.generate(r.Context(), l, ids, opts, col.fn(nil))
 		if err != nil {
 			return err
 		}
@@ -230,12 +244,16 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	st := newStream(w, false)
-	res, err := s.generate(r.Context(), l, ids, opts, func(t engine.Token) error {
+	res, err := s.generate(r.Context(), l, ids, opts, col.fn(func(t engine.Token) error {
 		if len(t.Text) == 0 {
 			return nil
 		}
-		return st.send(map[string]any{"model": name, "created_at": nowRFC3339(), "response": string(t.Text), "done": false})
-	})
+		m := map[string]any{"model": name, "created_at": nowRFC3339(), "response": string(t.Text), "done": false}
+		if es := col.take(); len(es) > 0 {
+			m["logprobs"] = ollamaLogprobs(es)
+		}
+		return st.send(m)
+	}))
 	if err != nil {
 		return ollamaStreamError(st, err)
 	}
@@ -376,13 +394,17 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 		}
 		return m
 	}
+	col := newCollector(l.Gen, opts)
 	final := func(res engine.Result, msg map[string]any) map[string]any {
 		m := map[string]any{"model": name, "created_at": nowRFC3339(), "message": msg, "done": true}
 		ollamaStats(m, res, l.LoadDuration, time.Since(start))
+		if es := col.rest(len(res.Text)); len(es) > 0 {
+			m["logprobs"] = ollamaLogprobs(es)
+		}
 		return m
 	}
 	if !streaming {
-		res, err := s.generate(r.Context(), l, ids, opts, nil)
+		res, err := s.generate(r.Context(), l, ids, opts, col.fn(nil))
 		if err != nil {
 			return err
 		}
@@ -395,17 +417,21 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 		if thinking == "" && content == "" && len(calls) == 0 {
 			return nil
 		}
-		return st.send(map[string]any{"model": name, "created_at": nowRFC3339(),
-			"message": message(thinking, content, calls), "done": false})
+		m := map[string]any{"model": name, "created_at": nowRFC3339(),
+			"message": message(thinking, content, calls), "done": false}
+		if es := col.take(); len(es) > 0 {
+			m["logprobs"] = ollamaLogprobs(es)
+		}
+		return st.send(m)
 	}
 	rd := plan.newReader()
-	res, err := s.generate(r.Context(), l, ids, opts, func(t engine.Token) error {
+	res, err := s.generate(r.Context(), l, ids, opts, col.fn(func(t engine.Token) error {
 		if len(t.Text) == 0 {
 			return nil
 		}
 		th, c := rd.push(string(t.Text))
 		return send(th, c, nil)
-	})
+	}))
 	if err != nil {
 		return ollamaStreamError(st, err)
 	}

@@ -287,8 +287,17 @@ func (s *Server) oaiChat(w http.ResponseWriter, r *http.Request) error {
 	if req.Messages == nil {
 		return &apiError{Status: http.StatusBadRequest, Param: "messages", Message: "missing required parameter: \"messages\""}
 	}
-	if req.Logprobs != nil && *req.Logprobs {
-		return &apiError{Status: http.StatusBadRequest, Param: "logprobs", Message: "logprobs are not supported yet"}
+	logprobs := req.Logprobs != nil && *req.Logprobs
+	topLogprobs := 0
+	if req.TopLogprobs != nil {
+		if err := checkTopLogprobs(*req.TopLogprobs, "top_logprobs"); err != nil {
+			return err
+		}
+		if *req.TopLogprobs > 0 && !logprobs {
+			return &apiError{Status: http.StatusBadRequest, Param: "top_logprobs",
+				Message: "\"logprobs\" must be true when \"top_logprobs\" is given"}
+		}
+		topLogprobs = *req.TopLogprobs
 	}
 	creq := chatRequest{Parallel: req.ParallelToolCalls == nil || *req.ParallelToolCalls, FormatArg: "response_format"}
 	var err error
@@ -334,6 +343,7 @@ func (s *Server) oaiChat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	opts.Logprobs, opts.TopLogprobs = logprobs, topLogprobs
 	plan, err := s.prepareChat(r.Context(), l, &creq, &opts)
 	if err != nil {
 		return err
@@ -342,6 +352,7 @@ func (s *Server) oaiChat(w http.ResponseWriter, r *http.Request) error {
 	if err := checkFit(len(ids), opts.MaxTokens, l.Gen.ContextSize(), maxName); err != nil {
 		return err
 	}
+	col := newCollector(l.Gen, opts)
 
 	id, created := newID("chatcmpl-"), time.Now().Unix()
 	fingerprint := "slm-" + s.cfg.Version
@@ -352,9 +363,13 @@ func (s *Server) oaiChat(w http.ResponseWriter, r *http.Request) error {
 		return finishReason(res.Reason)
 	}
 	if !req.Stream {
-		res, err := s.generate(r.Context(), l, ids, opts, nil)
+		res, err := s.generate(r.Context(), l, ids, opts, col.fn(nil))
 		if err != nil {
 			return err
+		}
+		var lp any
+		if col != nil {
+			lp = oaiChatLogprobs(col.rest(len(res.Text)))
 		}
 		a := plan.read(res.Text)
 		msg := map[string]any{"role": "assistant", "content": a.content, "refusal": nil}
@@ -373,7 +388,7 @@ func (s *Server) oaiChat(w http.ResponseWriter, r *http.Request) error {
 			"choices": []any{map[string]any{
 				"index":         0,
 				"message":       msg,
-				"logprobs":      nil,
+				"logprobs":      lp,
 				"finish_reason": finish(res, a),
 			}},
 			"usage": usageOf(res),
@@ -383,18 +398,27 @@ func (s *Server) oaiChat(w http.ResponseWriter, r *http.Request) error {
 
 	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	st := newStream(w, true)
-	chunk := func(delta map[string]any, finish any) map[string]any {
+	lpChunk := func(es []lpEntry) any {
+		if len(es) == 0 {
+			return nil
+		}
+		return oaiChatLogprobs(es)
+	}
+	chunkLP := func(delta map[string]any, finish any, lp any) map[string]any {
 		c := map[string]any{
 			"id": id, "object": "chat.completion.chunk", "created": created, "model": l.Name,
 			"system_fingerprint": fingerprint,
-			"choices":            []any{map[string]any{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": finish}},
+			"choices":            []any{map[string]any{"index": 0, "delta": delta, "logprobs": lp, "finish_reason": finish}},
 		}
 		if includeUsage {
 			c["usage"] = nil
 		}
 		return c
 	}
+	chunk := func(delta map[string]any, finish any) map[string]any { return chunkLP(delta, finish, nil) }
 	first := true
+	// The logprobs of the tokens released so far ride on the last chunk of
+	// text sent.
 	send := func(reasoning, content string) error {
 		if first {
 			first = false
@@ -403,22 +427,26 @@ func (s *Server) oaiChat(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		if reasoning != "" {
-			if err := st.send(chunk(map[string]any{"reasoning_content": reasoning}, nil)); err != nil {
+			var lp any
+			if content == "" {
+				lp = lpChunk(col.take())
+			}
+			if err := st.send(chunkLP(map[string]any{"reasoning_content": reasoning}, nil, lp)); err != nil {
 				return err
 			}
 		}
 		if content != "" {
-			return st.send(chunk(map[string]any{"content": content}, nil))
+			return st.send(chunkLP(map[string]any{"content": content}, nil, lpChunk(col.take())))
 		}
 		return nil
 	}
 	rd := plan.newReader()
-	res, err := s.generate(r.Context(), l, ids, opts, func(t engine.Token) error {
+	res, err := s.generate(r.Context(), l, ids, opts, col.fn(func(t engine.Token) error {
 		if len(t.Text) == 0 {
 			return nil
 		}
 		return send(rd.push(string(t.Text)))
-	})
+	}))
 	if err != nil {
 		return s.oaiStreamError(st, err)
 	}
@@ -426,6 +454,9 @@ func (s *Server) oaiChat(w http.ResponseWriter, r *http.Request) error {
 	send(tail, a.content)
 	if first {
 		send("", "")
+	}
+	if rest := col.rest(len(res.Text)); len(rest) > 0 {
+		st.send(chunkLP(map[string]any{}, nil, lpChunk(rest)))
 	}
 	if len(a.calls) > 0 {
 		st.send(chunk(map[string]any{"tool_calls": oaiToolCalls(a.calls, true)}, nil))
@@ -472,7 +503,9 @@ func (s *Server) oaiCompletions(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{Status: http.StatusBadRequest, Param: "best_of", Message: "best_of other than 1 is not supported"}
 	}
 	if req.Logprobs != nil {
-		return &apiError{Status: http.StatusBadRequest, Param: "logprobs", Message: "logprobs are not supported yet"}
+		if err := checkTopLogprobs(*req.Logprobs, "logprobs"); err != nil {
+			return err
+		}
 	}
 	if req.Suffix != nil && *req.Suffix != "" {
 		return &apiError{Status: http.StatusBadRequest, Param: "suffix", Message: "suffix (fill-in-the-middle) is not supported yet"}
@@ -521,14 +554,22 @@ func (s *Server) oaiCompletions(w http.ResponseWriter, r *http.Request) error {
 	if err := checkFit(len(ids), opts.MaxTokens, l.Gen.ContextSize(), "max_tokens"); err != nil {
 		return err
 	}
+	if req.Logprobs != nil {
+		opts.Logprobs, opts.TopLogprobs = true, *req.Logprobs
+	}
+	col := newCollector(l.Gen, opts)
+	base := 0 // text_offset counts from the start of the returned text
+	if req.Echo {
+		base = len(text)
+	}
 
 	id, created := newID("cmpl-"), time.Now().Unix()
 	fingerprint := "slm-" + s.cfg.Version
-	choice := func(text string, finish any) map[string]any {
-		return map[string]any{"text": text, "index": 0, "logprobs": nil, "finish_reason": finish}
+	choiceLP := func(text string, finish any, lp any) map[string]any {
+		return map[string]any{"text": text, "index": 0, "logprobs": lp, "finish_reason": finish}
 	}
 	if !req.Stream {
-		res, err := s.generate(r.Context(), l, ids, opts, nil)
+		res, err := s.generate(r.Context(), l, ids, opts, col.fn(nil))
 		if err != nil {
 			return err
 		}
@@ -536,26 +577,35 @@ func (s *Server) oaiCompletions(w http.ResponseWriter, r *http.Request) error {
 		if req.Echo {
 			out = text + out
 		}
+		var lp any
+		if col != nil {
+			lp = oaiCompletionLogprobs(col.rest(len(res.Text)), base)
+		}
 		writeJSON(w, http.StatusOK, map[string]any{
 			"id": id, "object": "text_completion", "created": created, "model": l.Name,
 			"system_fingerprint": fingerprint,
-			"choices":            []any{choice(out, finishReason(res.Reason))},
+			"choices":            []any{choiceLP(out, finishReason(res.Reason), lp)},
 			"usage":              usageOf(res),
 		})
 		return nil
 	}
 	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	st := newStream(w, true)
-	chunk := func(text string, finish any) map[string]any {
+	chunkLP := func(text string, finish any, es []lpEntry) map[string]any {
+		var lp any
+		if len(es) > 0 {
+			lp = oaiCompletionLogprobs(es, base)
+		}
 		c := map[string]any{"id": id, "object": "text_completion", "created": created, "model": l.Name,
-			"system_fingerprint": fingerprint, "choices": []any{choice(text, finish)}}
+			"system_fingerprint": fingerprint, "choices": []any{choiceLP(text, finish, lp)}}
 		if includeUsage {
 			c["usage"] = nil
 		}
 		return c
 	}
+	chunk := func(text string, finish any) map[string]any { return chunkLP(text, finish, nil) }
 	echoed := !req.Echo
-	res, err := s.generate(r.Context(), l, ids, opts, func(t engine.Token) error {
+	res, err := s.generate(r.Context(), l, ids, opts, col.fn(func(t engine.Token) error {
 		if !echoed {
 			echoed = true
 			if err := st.send(chunk(text, nil)); err != nil {
@@ -565,12 +615,12 @@ func (s *Server) oaiCompletions(w http.ResponseWriter, r *http.Request) error {
 		if len(t.Text) == 0 {
 			return nil
 		}
-		return st.send(chunk(string(t.Text), nil))
-	})
+		return st.send(chunkLP(string(t.Text), nil, col.take()))
+	}))
 	if err != nil {
 		return s.oaiStreamError(st, err)
 	}
-	st.send(chunk("", finishReason(res.Reason)))
+	st.send(chunkLP("", finishReason(res.Reason), col.rest(len(res.Text))))
 	if includeUsage {
 		st.send(map[string]any{"id": id, "object": "text_completion", "created": created, "model": l.Name,
 			"system_fingerprint": fingerprint, "choices": []any{}, "usage": usageOf(res)})

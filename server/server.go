@@ -90,6 +90,7 @@ func New(cfg Config, models *Manager) *Server {
 	s.routeOpenAI()
 	s.routeOllama()
 	s.routeLlamaServer()
+	s.routeEmbed()
 	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "slm is running\n")

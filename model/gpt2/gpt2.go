@@ -95,5 +95,5 @@ func (m *Model) Forward(b *model.Batch, logits []float32) {
 	}
 	h, nOut := b.OutputRows(x)                                          // the rows that need logits
 	model.LayerNorm(h, h, m.OutputNorm, m.OutputNormB, c.NormEps, nOut) // h = layernorm(h)
-	b.Linear(logits, m.Output, nil, h, nOut)                            // logits (nOut, vocab) = h outputᵀ
+	b.Output(logits, m.Output, h, nOut)                                 // logits (nOut, vocab) = h outputᵀ
 }

@@ -82,5 +82,5 @@ func (m *Model) Forward(b *model.Batch, logits []float32) {
 	}
 	h, nOut := b.OutputRows(x)                         // the rows that need logits
 	model.RMSNorm(h, h, m.OutputNorm, c.NormEps, nOut) // h = rmsnorm(h) ⊙ output_norm
-	b.Linear(logits, m.Output, nil, h, nOut)           // logits (nOut, vocab) = h outputᵀ
+	b.Output(logits, m.Output, h, nOut)                // logits (nOut, vocab) = h outputᵀ
 }

@@ -87,6 +87,26 @@ await check("openai: chat stream helper (runner)", async () => {
   assert.equal(done.choices[0].message.content, chatText);
 });
 
+await check("openai: chat logprobs", async () => {
+  const r = await openai.chat.completions.create({ model, messages, max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 3 });
+  const content = r.choices[0].logprobs.content;
+  assert.equal(content.length, r.usage.completion_tokens);
+  for (const t of content) {
+    assert.ok(t.logprob <= 0 && Array.isArray(t.bytes), JSON.stringify(t));
+    assert.equal(t.top_logprobs.length, 3);
+    assert.equal(t.top_logprobs[0].token, t.token); // greedy
+  }
+  // The stream helper accumulates the same entries from the chunks.
+  const done = await openai.chat.completions
+    .stream({ model, messages, max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 3 })
+    .finalChatCompletion();
+  assert.deepEqual(done.choices[0].logprobs.content.map((t) => [t.token, t.logprob]), content.map((t) => [t.token, t.logprob]));
+  await assert.rejects(
+    openai.chat.completions.create({ model, messages, logprobs: true, top_logprobs: 21 }),
+    (err) => err instanceof OpenAI.BadRequestError && err.param === "top_logprobs",
+  );
+});
+
 let completionText;
 await check("openai: completions.create", async () => {
   const r = await openai.completions.create({ model, prompt: "Once upon a time", max_tokens: 10, temperature: 0 });
@@ -391,6 +411,55 @@ await check("ollama: think false", async () => {
   const r = await ollama.chat({ model, messages, think: false, options: { temperature: 0, num_predict: 4 } });
   assert.equal(r.done, true);
   assert.ok(!r.message.thinking);
+});
+
+// ---- embeddings ----
+
+const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+// The same float32 values: JSON carries the shortest decimal of each float32,
+// base64 (the openai client's default) the float32 itself.
+const sameVec = (a, b) => a.length === b.length && a.every((x, i) => Math.fround(x) === Math.fround(b[i]));
+
+let oaiVec;
+await check("openai: embeddings.create (base64 by default, batched = alone)", async () => {
+  const one = await openai.embeddings.create({ model, input: "The quick brown fox" });
+  assert.equal(one.object, "list");
+  assert.equal(one.data.length, 1);
+  assert.equal(one.data[0].object, "embedding");
+  oaiVec = one.data[0].embedding;
+  assert.ok(Array.isArray(oaiVec) && oaiVec.length > 0);
+  assert.ok(Math.abs(norm(oaiVec) - 1) < 1e-5, `norm ${norm(oaiVec)}`);
+  assert.ok(one.usage.prompt_tokens > 0 && one.usage.total_tokens === one.usage.prompt_tokens);
+  const many = await openai.embeddings.create({ model, input: ["hello", "The quick brown fox"], encoding_format: "float" });
+  assert.deepEqual(many.data.map((d) => d.index), [0, 1]);
+  assert.ok(sameVec(many.data[1].embedding, oaiVec), "batched vector differs from alone");
+});
+
+await check("openai: embeddings too long is BadRequestError", async () => {
+  await assert.rejects(
+    openai.embeddings.create({ model, input: "word ".repeat(700) }),
+    (err) => err instanceof OpenAI.BadRequestError && err.code === "context_length_exceeded",
+  );
+});
+
+await check("ollama: embed", async () => {
+  const r = await ollama.embed({ model, input: ["The quick brown fox", "hello"] });
+  assert.equal(r.embeddings.length, 2);
+  assert.ok(sameVec(r.embeddings[0], oaiVec), "ollama embed differs from openai embeddings");
+  assert.ok(r.prompt_eval_count > 0);
+  const t = await ollama.embed({ model, input: "word ".repeat(700) }); // truncate defaults to true
+  assert.equal(t.embeddings.length, 1);
+  await assert.rejects(
+    ollama.embed({ model, input: "word ".repeat(700), truncate: false }),
+    (err) => err.name === "ResponseError" && err.status_code === 400 && /context length/.test(err.error),
+  );
+});
+
+await check("ollama: embeddings (legacy)", async () => {
+  const r = await ollama.embeddings({ model, prompt: "The quick brown fox" });
+  const n = norm(r.embedding);
+  assert.equal(r.embedding.length, oaiVec.length);
+  assert.ok(r.embedding.every((x, i) => Math.abs(x / n - oaiVec[i]) < 1e-6));
 });
 
 if (failures > 0) {
