@@ -118,13 +118,65 @@ func (m *Matrix) MatVec(dst, x []float32) { m.MatMul(dst, x, 1) }
 // over the weights, and large products are split over the worker pool in
 // chunks of rows.
 func (m *Matrix) MatMul(dst, x []float32, n int) {
-	if n <= 0 || m.Rows == 0 {
+	matMul([maxFused]*Matrix{m}, [maxFused][]float32{dst}, 1, x, n)
+}
+
+// MatMul2 is a.MatMul(da, x, n) and b.MatMul(db, x, n) in one product: the
+// activations are encoded once and the rows of both matrices are split over
+// the worker pool in one job. The results are those of the two MatMuls.
+func MatMul2(a, b *Matrix, da, db, x []float32, n int) {
+	if !fusable(a, b) {
+		a.MatMul(da, x, n)
+		b.MatMul(db, x, n)
 		return
 	}
-	_ = dst[n*m.Rows-1]
+	matMul([maxFused]*Matrix{a, b}, [maxFused][]float32{da, db}, 2, x, n)
+}
+
+// MatMul3 is MatMul2 for three matrices.
+func MatMul3(a, b, c *Matrix, da, db, dc, x []float32, n int) {
+	if !fusable(a, b) || !fusable(a, c) {
+		a.MatMul(da, x, n)
+		b.MatMul(db, x, n)
+		c.MatMul(dc, x, n)
+		return
+	}
+	matMul([maxFused]*Matrix{a, b, c}, [maxFused][]float32{da, db, dc}, 3, x, n)
+}
+
+// maxFused is the most matrices one product covers.
+const maxFused = 3
+
+// fusable reports whether a and b can share one product: the same encoding
+// of the same activations, the same packing, and whole 8-row groups (so
+// that chunks of the joint row range split into the chunks one matrix's
+// product would use).
+func fusable(a, b *Matrix) bool {
+	return a.Type == b.Type && a.Cols == b.Cols && a.Rows%8 == 0 && b.Rows%8 == 0 &&
+		(a.pk == nil) == (b.pk == nil) && (a.f32 == nil) == (b.f32 == nil)
+}
+
+// matMul computes ds[i] = x @ ms[i]ᵀ for i < k, matrices that are fusable
+// with each other.
+func matMul(ms [maxFused]*Matrix, ds [maxFused][]float32, k int, x []float32, n int) {
+	m := ms[0]
+	if n <= 0 {
+		return
+	}
+	rows := 0
+	for i := range k {
+		if ms[i].Rows > 0 {
+			_ = ds[i][n*ms[i].Rows-1]
+		}
+		rows += ms[i].Rows
+	}
+	if rows == 0 {
+		return
+	}
 	_ = x[n*m.Cols-1]
 	mu.Lock()
-	job.m, job.dst, job.x, job.n = m, dst, x, n
+	job := &jobs.parts[0]
+	job.m, job.dst, job.x, job.n = m, ds[0], x, n
 	job.rt = nil
 	if rt := routeFor(m.Type); rt.ok && !exactFloat.Load() && m.Cols%rt.actElem == 0 {
 		job.rt = rt
@@ -136,9 +188,7 @@ func (m *Matrix) MatMul(dst, x []float32, n int) {
 				actBuf = make([]byte, n*job.ab)
 			}
 			job.act = actBuf[:n*job.ab]
-			for t := range n {
-				rt.quant(x[t*m.Cols:(t+1)*m.Cols], job.act[t*job.ab:(t+1)*job.ab])
-			}
+			job.quant = true
 		}
 		if m.usePacked(rt) {
 			nb := m.Cols / 32
@@ -146,24 +196,71 @@ func (m *Matrix) MatMul(dst, x []float32, n int) {
 				sumBuf = make([]int32, n*nb)
 			}
 			job.sums = sumBuf[:n*nb]
-			for t := range n {
-				q8Sums(job.act[t*job.ab:(t+1)*job.ab], job.sums[t*nb:(t+1)*nb])
+		}
+		// Encode the activations, each row on its own (so a row's
+		// encoding does not depend on the batch), split over the pool when
+		// there are enough of them.
+		if job.quant || job.sums != nil {
+			if p := pool(); n >= 2 && n*m.Cols >= parallelQuant && p.Size() > 1 && !serialOnly {
+				p.Do(n, max(1, n/(4*p.Size())), actJob{job})
+			} else {
+				actJob{job}.Run(0, 0, n)
 			}
 		}
 	}
-	work := m.Rows * m.Cols * n
+	jobs.k = k
+	jobs.off[0] = 0
+	for i := range k {
+		if i > 0 {
+			jobs.parts[i] = *job
+			jobs.parts[i].m, jobs.parts[i].dst = ms[i], ds[i]
+		}
+		jobs.off[i+1] = jobs.off[i] + ms[i].Rows
+	}
+	work := rows * m.Cols * n
 	p := pool()
 	if work < parallelWork || p.Size() == 1 || serialOnly {
-		job.Run(0, 0, m.Rows)
+		jobs.Run(0, 0, rows)
 	} else {
-		// Chunks of whole 4-row groups, several per goroutine so that a
-		// slow one (a busy machine) does not hold up the product.
-		grain := max(min(max(m.Rows/(8*p.Size()), 8), 64)&^7, 8)
-		p.Do(m.Rows, grain, &job)
+		p.Do(rows, grainFor(rows, m.RowBytes*n, p.Size()), &jobs)
 	}
-	job = matJob{}
+	jobs = multiJob{}
 	mu.Unlock()
 }
+
+// multiJob is the product of up to maxFused matrices with the same
+// activations, their rows numbered one after another.
+type multiJob struct {
+	parts [maxFused]matJob
+	off   [maxFused + 1]int // parts[i] has rows [off[i], off[i+1])
+	k     int
+}
+
+func (j *multiJob) Run(worker, r0, r1 int) {
+	for i := range j.k {
+		a, b := max(r0, j.off[i]), min(r1, j.off[i+1])
+		if a < b {
+			j.parts[i].Run(worker, a-j.off[i], b-j.off[i])
+		}
+	}
+}
+
+// grainFor is the chunk of rows a pooled product hands out at a time, for a
+// product of rows rows that each cost rowCost weight bytes times inputs:
+// whole 8-row groups (the packed and 4-row kernels' unit), about four chunks
+// per goroutine so that a slow one (a busy machine) does not hold up the
+// product, but at least minChunkCost of work each, since claiming a chunk
+// costs a cache-line transfer between cores, and at most 256 rows.
+func grainFor(rows, rowCost, threads int) int {
+	g := (rows + 4*threads - 1) / (4 * threads)
+	g = max(g, minChunkCost/max(rowCost, 1))
+	g = min(g, 256)
+	return max((g+7)&^7, 8)
+}
+
+// minChunkCost is the least work in a chunk of a pooled product, in weight
+// bytes times inputs.
+const minChunkCost = 16 << 10
 
 // parallelWork is the number of multiply-adds below which a product runs on
 // the calling goroutine alone (waking a worker costs a few microseconds).
@@ -178,7 +275,7 @@ var serialOnly bool
 // reused without allocating.
 var (
 	mu     sync.Mutex
-	job    matJob
+	jobs   multiJob
 	bufs   [][]float32 // per worker, at least maxCols long
 	actBuf []byte      // the encoded activations of the current product
 	sumBuf []int32     // their block sums, for the packed Q4_0 kernels
@@ -217,10 +314,34 @@ func reserveAct(n, blocks int) {
 	}
 }
 
+// parallelQuant is the number of activation values below which they are
+// encoded on the calling goroutine alone.
+const parallelQuant = 1 << 13
+
+// actJob encodes rows [t0, t1) of a product's activations (and their block
+// sums for the packed kernels).
+type actJob struct{ j *matJob }
+
+func (a actJob) Run(_, t0, t1 int) {
+	j := a.j
+	cols := j.m.Cols
+	for t := t0; t < t1; t++ {
+		act := j.act[t*j.ab : (t+1)*j.ab]
+		if j.quant {
+			j.rt.quant(j.x[t*cols:(t+1)*cols], act)
+		}
+		if j.sums != nil {
+			nb := cols / 32
+			q8Sums(act, j.sums[t*nb:(t+1)*nb])
+		}
+	}
+}
+
 type matJob struct {
 	m      *Matrix
 	dst, x []float32
 	n      int
+	quant  bool // act must be encoded from x
 
 	rt   *route // the fast path, or nil for float activations
 	act  []byte // n encoded activation rows of ab bytes

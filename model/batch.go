@@ -56,6 +56,7 @@ type Batch struct {
 	ropeFor *kernel.Rope // the rope the angles were computed for in this pass
 
 	attn attnJob
+	silu siluJob
 	one  [1]Seq   // Eval's sequence
 	obs  Observer // sees the inputs of the weight products; nil: none
 

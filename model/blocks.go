@@ -51,6 +51,23 @@ func AddBias(x, b []float32, n int) {
 	}
 }
 
+// LinearQKV is three Linears of the same input x (n, cols) in one product:
+// q = x Wqᵀ + bq, k = x Wkᵀ + bk, v = x Wvᵀ + bv, biases optional (nil).
+// The results are those of the three Linears.
+func (b *Batch) LinearQKV(q, k, v []float32, wq, wk, wv *kernel.Matrix, bq, bk, bv []float32, x []float32, n int) {
+	b.Observe(wq, x, n)
+	b.Observe(wk, x, n)
+	b.Observe(wv, x, n)
+	kernel.MatMul3(wq, wk, wv, q, k, v, x, n)
+	for _, o := range [...]struct {
+		out, bias []float32
+	}{{q, bq}, {k, bk}, {v, bv}} {
+		if o.bias != nil {
+			AddBias(o.out, o.bias, n)
+		}
+	}
+}
+
 // GatedMLP is the SwiGLU feed-forward block of LLaMA-style models:
 //
 //	out (n, embd) = down @ (silu(gate @ x) ⊙ (up @ x)),  gate/up: (ff, embd), down: (embd, ff)
@@ -60,12 +77,40 @@ func (b *Batch) GatedMLP(out, x []float32, gate, up, down *kernel.Matrix, n int)
 	ff := gate.Rows
 	h, g := b.Buf.H[:n*ff], b.Buf.H2[:n*ff]
 	b.Observe(up, x, n)
-	up.MatMul(h, x, n)
 	b.Observe(gate, x, n)
-	gate.MatMul(g, x, n)
-	kernel.SiLUMul(g, h)
+	kernel.MatMul2(up, gate, h, g, x, n) // h = x upᵀ, g = x gateᵀ
+	b.siluMul(g, h, ff, n)
 	b.Observe(down, g, n)
 	down.MatMul(out, g, n)
+}
+
+// siluMul computes g = silu(g) ⊙ h over n rows of ff values, split over
+// the worker pool when there are many values (the operation is elementwise,
+// so every value is the same either way).
+func (b *Batch) siluMul(g, h []float32, ff, n int) {
+	p, total := parallel.Default(), n*ff
+	if total < parallelElementwise || p.Size() == 1 {
+		kernel.SiLUMul(g, h)
+		return
+	}
+	j := &b.silu
+	j.g, j.h = g, h
+	p.Do(total, max(256, total/(8*p.Size())), j)
+	j.g, j.h = nil, nil
+}
+
+// parallelElementwise is the number of values below which an elementwise
+// operation (with an exponential) runs on the calling goroutine.
+const parallelElementwise = 1024
+
+// siluJob is siluMul's loop; it lives in the Batch so that handing it to the
+// pool allocates nothing.
+type siluJob struct {
+	g, h []float32
+}
+
+func (j *siluJob) Run(_, i0, i1 int) {
+	kernel.SiLUMul(j.g[i0:i1], j.h[i0:i1])
 }
 
 // GELUMLP is the feed-forward block of GPT-2-style models:

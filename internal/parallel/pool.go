@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Job is a data-parallel loop body: Run processes the indices [start, end).
@@ -26,10 +27,18 @@ type Job interface {
 	Run(worker, start, end int)
 }
 
-// spinLimit is how many times an idle worker polls for a new job before it
-// parks; with the occasional Gosched this is some tens of microseconds, the
-// gap between two ops of a forward pass.
-const spinLimit = 20000
+// spinTime is how long an idle worker polls for a new job before it parks:
+// longer than the gap between two ops of a forward pass (the serial work
+// between two products, such as a norm or a sampling step), so that the
+// workers stay awake through a pass, whose ops follow each other within
+// microseconds, and waking a parked worker (some microseconds) is paid only
+// once per pass.
+const spinTime = 200 * time.Microsecond
+
+// yieldEvery is how many polls of a spinning goroutine pass between two
+// runtime.Gosched calls (which let another goroutine waiting for a P run,
+// at the cost of a trip through the scheduler): some microseconds.
+const yieldEvery = 2048
 
 // Pool is a fixed set of worker goroutines. Its methods are safe for
 // concurrent use; jobs from different goroutines run one after another.
@@ -42,17 +51,29 @@ type Pool struct {
 	// inside; a worker enters by incrementing inside and then checking that
 	// seq has not moved, so a worker that wakes late never touches a job
 	// that is finished or not yet set up.
+	//
+	// The fields that the caller and the workers write while a job runs each
+	// sit on a cache line of their own, away from seq (which idle workers
+	// poll), so that claiming a chunk does not steal the line a spinning
+	// worker is reading, nor the reverse.
+	_      pad
 	seq    atomic.Uint64
-	inside atomic.Int32
-	next   atomic.Int64 // start of the next unclaimed chunk
-	done   atomic.Int64 // indices completed
-
-	job   Job
-	total int
-	grain int
-
+	job    Job
+	total  int
+	grain  int
 	closed atomic.Bool
+	_      pad
+	inside atomic.Int32
+	_      pad
+	next   atomic.Int64 // start of the next unclaimed chunk
+	_      pad
+	done   atomic.Int64 // indices completed
+	_      pad
 }
+
+// pad keeps the fields around it on different cache lines (128 bytes: the
+// adjacent-line prefetcher pairs 64-byte lines).
+type pad [128]byte
 
 type worker struct {
 	id     int
@@ -117,14 +138,14 @@ func (p *Pool) Do(total, grain int, job Job) {
 	p.work(0)
 	// Wait for the chunks that workers claimed, then close the job and let
 	// the workers inside it leave.
-	for spin := 0; p.done.Load() != int64(total); spin++ {
-		if spin&63 == 63 {
+	for spin := 1; p.done.Load() != int64(total); spin++ {
+		if spin%yieldEvery == 0 {
 			runtime.Gosched()
 		}
 	}
 	p.seq.Add(1) // even: closed
-	for spin := 0; p.inside.Load() != 0; spin++ {
-		if spin&63 == 63 {
+	for spin := 1; p.inside.Load() != 0; spin++ {
+		if spin%yieldEvery == 0 {
 			runtime.Gosched()
 		}
 	}
@@ -134,23 +155,25 @@ func (p *Pool) Do(total, grain int, job Job) {
 // work claims and runs chunks of the open job until none are left.
 func (p *Pool) work(id int) {
 	job, total, grain := p.job, p.total, p.grain
+	did := 0
 	for {
 		start := int(p.next.Add(int64(grain))) - grain
 		if start >= total {
-			return
+			break
 		}
 		end := min(start+grain, total)
 		job.Run(id, start, end)
-		p.done.Add(int64(end - start))
+		did += end - start
+	}
+	if did > 0 {
+		p.done.Add(int64(did)) // once per goroutine, not per chunk
 	}
 }
 
 func (p *Pool) loop(w *worker) {
 	var seen uint64
-	for spin := 0; ; spin++ {
-		if p.closed.Load() {
-			return
-		}
+	var idleSince time.Time // when the worker last finished a job
+	for spin := 1; ; spin++ {
 		if s := p.seq.Load(); s&1 == 1 && s != seen {
 			seen = s
 			p.inside.Add(1)
@@ -161,10 +184,20 @@ func (p *Pool) loop(w *worker) {
 			spin = 0
 			continue
 		}
-		if spin < spinLimit {
-			if spin&255 == 255 {
-				runtime.Gosched()
-			}
+		if spin%256 != 0 {
+			continue
+		}
+		if p.closed.Load() {
+			return
+		}
+		if spin == 256 {
+			idleSince = time.Now()
+			continue
+		}
+		if spin%yieldEvery == 0 {
+			runtime.Gosched()
+		}
+		if time.Since(idleSince) < spinTime {
 			continue
 		}
 		w.parked.Store(true)

@@ -67,11 +67,9 @@ func (m *Model) Forward(b *model.Batch, logits []float32) {
 	model.Embed(x, m.TokEmbd, b.Tokens()) // x = token_embd[tokens]
 	for l := range m.Layers {
 		L := &m.Layers[l]
-		model.RMSNorm(xb, x, L.AttnNorm, c.NormEps, n) // xb = rmsnorm(x) ⊙ attn_norm
-		b.Linear(q, L.Wq, L.Bq, xb, n)                 // q = xb Wqᵀ (+ bq)
-		b.Linear(k, L.Wk, L.Bk, xb, n)                 // k = xb Wkᵀ (+ bk)
-		b.Linear(v, L.Wv, L.Bv, xb, n)                 // v = xb Wvᵀ (+ bv)
-		b.Rope(&m.rope, q, c.NHead)                    // rotate q, k by position
+		model.RMSNorm(xb, x, L.AttnNorm, c.NormEps, n)                  // xb = rmsnorm(x) ⊙ attn_norm
+		b.LinearQKV(q, k, v, L.Wq, L.Wk, L.Wv, L.Bq, L.Bk, L.Bv, xb, n) // q, k, v = xb W{q,k,v}ᵀ (+ b{q,k,v})
+		b.Rope(&m.rope, q, c.NHead)                                     // rotate q, k by position
 		b.Rope(&m.rope, k, c.NHeadKV)
 		b.Attention(l, att, q, k, v, c.KQScale()) // att = softmax(q kᵀ/√d, causal) v, per head
 		b.Linear(xb, L.Wo, L.Bo, att, n)          // xb = att Woᵀ (+ bo)
