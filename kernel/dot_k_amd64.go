@@ -203,8 +203,8 @@ func kCols4Asm(wb int, fn func(w, x *byte, xstride, nb int, dst *float32, dstStr
 }
 
 // kCols4 lists the 4-column kernels by weight type and tier, for the
-// matrix product of several activation rows (not yet wired into MatMul:
-// kCols4For gives the best one this CPU runs).
+// matrix product of 4 or more activation rows (MatMul takes the one of its
+// dot's tier through cols4For; kCols4For gives the best one this CPU runs).
 var kCols4 = map[quant.Type][]impl[kCols4Fn]{
 	quant.Q2_K: {{TierAVX2, kCols4Asm(bytesQ2K, dotQ2KCols4AVX2)}, {TierAVX512VNNI, kCols4Asm(bytesQ2K, dotQ2KCols4VNNI)}},
 	quant.Q3_K: {{TierAVX2, kCols4Asm(bytesQ3K, dotQ3KCols4AVX2)}, {TierAVX512VNNI, kCols4Asm(bytesQ3K, dotQ3KCols4VNNI)}},
@@ -215,3 +215,17 @@ var kCols4 = map[quant.Type][]impl[kCols4Fn]{
 
 // kCols4For is the best 4-column kernel for weight type t (nil if none).
 func kCols4For(t quant.Type) (kCols4Fn, Tier) { return pick(kCols4[t]) }
+
+func init() {
+	cols4For = func(t quant.Type, tier Tier) cols4Fn {
+		if tier == TierGeneric {
+			return nil
+		}
+		for _, im := range kCols4[t] {
+			if im.tier == tier && cpuHas(tier) {
+				return im.fn
+			}
+		}
+		return nil
+	}
+}

@@ -177,9 +177,12 @@ func matMul(ms [maxFused]*Matrix, ds [maxFused][]float32, k int, x []float32, n 
 	mu.Lock()
 	job := &jobs.parts[0]
 	job.m, job.dst, job.x, job.n = m, ds[0], x, n
-	job.rt = nil
+	job.rt, job.cols4 = nil, nil
 	if rt := routeFor(m.Type); rt.ok && !exactFloat.Load() && m.Cols%rt.actElem == 0 {
 		job.rt = rt
+		if n >= 4 && cols4For != nil {
+			job.cols4 = cols4For(m.Type, rt.tier)
+		}
 		job.ab = rt.actBytes(m.Cols)
 		if rt.act == quant.F32 && littleEndian {
 			job.act = bytesOf(x[:n*m.Cols])
@@ -347,7 +350,18 @@ type matJob struct {
 	act  []byte // n encoded activation rows of ab bytes
 	ab   int
 	sums []int32 // packed Q4_0: 8·Σx per activation block, or nil
+
+	cols4 cols4Fn // one weight row × 4 activation rows, or nil
 }
+
+// cols4Fn computes, for c < 4, dst[c*dstStride] = the dot of the weight row
+// w (n elements) with the encoded activation row x[c*xstride:], bit for bit
+// the route's VecDot of each column.
+type cols4Fn = func(n int, w, x []byte, xstride int, dst []float32, dstStride int)
+
+// cols4For gives the 4-column kernel of weight type t at exactly the tier
+// of its dot (nil if none); set by the architectures that have them.
+var cols4For func(t quant.Type, tier Tier) cols4Fn
 
 // Run computes output rows [r0, r1) for all n inputs.
 func (j *matJob) Run(worker, r0, r1 int) {
@@ -380,6 +394,17 @@ func (j *matJob) runFast(r0, r1 int) {
 	}
 	w := m.Data[r0*m.RowBytes : r1*m.RowBytes]
 	t0 := 0
+	if c4 := j.cols4; c4 != nil && n >= 4 {
+		// Each weight row's decoding shared by 4 activation rows at a
+		// time; the tile's weights stay in cache for every group.
+		ab, rb := j.ab, m.RowBytes
+		for ; t0+4 <= n; t0 += 4 {
+			a := j.act[t0*ab : (t0+4)*ab]
+			for i := range r1 - r0 {
+				c4(cols, w[i*rb:(i+1)*rb], a, ab, j.dst[t0*rows+r0+i:], rows)
+			}
+		}
+	}
 	if rt.rows2 != nil {
 		for ; t0+2 <= n; t0 += 2 {
 			rt.rows2(cols, w, m.RowBytes, j.act[t0*j.ab:(t0+1)*j.ab], j.act[(t0+1)*j.ab:(t0+2)*j.ab],
