@@ -55,6 +55,9 @@ func dotQ8_0x4AVX2(w *byte, stride int, x *byte, nb int, dst *float32)
 func dotQ8_0x4x2AVX2(w *byte, stride int, x *byte, xstride int, nb int, dst0, dst1 *float32)
 
 //go:noescape
+func dotQ8_0x2x4AVX2(w *byte, stride int, x *byte, xstride int, nb int, dst *float32, dstride int)
+
+//go:noescape
 func dotQ5_0x4AVX2(w *byte, stride int, x *byte, nb int, dst *float32)
 
 //go:noescape
@@ -107,6 +110,7 @@ func init() {
 	registerDotRows(quant.Q4_0, TierAVX2, blockRows4(quant.Q4_0, quant.Q8_0, dotQ4_0x4AVX2, dotQ4_0AVX2))
 	registerDotRows(quant.Q8_0, TierAVX2, blockRows4(quant.Q8_0, quant.Q8_0, dotQ8_0x4AVX2, dotQ8_0AVX2))
 	registerDotRows2(quant.Q8_0, TierAVX2, blockRows4x2(quant.Q8_0, quant.Q8_0, dotQ8_0x4x2AVX2, dotQ8_0AVX2))
+	q8Cols4.tier, q8Cols4.fn = TierAVX2, q8Rows2x4AVX2
 	registerDotRows(quant.Q5_0, TierAVX2, blockRows4(quant.Q5_0, quant.Q8_0, dotQ5_0x4AVX2, dotQ5_0AVX2))
 	registerDotRows2(quant.Q5_0, TierAVX2, blockRows4x2(quant.Q5_0, quant.Q8_0, dotQ5_0x4x2AVX2, dotQ5_0AVX2))
 	registerDotRows(quant.F16, TierAVX2, floatRows4(2, dotF16x4AVX2, dotF16AVX2Go))
@@ -184,6 +188,36 @@ func blockRows4x2(w, act quant.Type, fn func(w *byte, stride int, x *byte, xstri
 		for ; r < rows; r++ {
 			dst0[r] = fn1(&wq[r*stride], &x0[0], nb)
 			dst1[r] = fn1(&wq[r*stride], &x1[0], nb)
+		}
+	}
+}
+
+// q8Rows2x4AVX2 is a rowsCols4Fn of Q8_0 weights: 2 rows × 4 activations
+// a call, the single-row kernel for an odd last row.
+func q8Rows2x4AVX2(n int, wq []byte, stride int, xq []byte, xstride int, dst []float32, dstStride int) {
+	nb := n / 32
+	rows := len(dst) - 3*dstStride
+	if rows <= 0 {
+		return
+	}
+	if nb <= 0 {
+		for c := range 4 {
+			clear(dst[c*dstStride : c*dstStride+rows])
+		}
+		return
+	}
+	_ = xq[3*xstride+nb*34-1]
+	_ = wq[(rows-1)*stride+nb*34-1]
+	if nb*34 > stride || nb*34 > xstride {
+		panic("kernel: rows overlap")
+	}
+	r := 0
+	for ; r+2 <= rows; r += 2 {
+		dotQ8_0x2x4AVX2(&wq[r*stride], stride, &xq[0], xstride, nb, &dst[r], 4*dstStride)
+	}
+	if r < rows {
+		for c := range 4 {
+			dst[c*dstStride+r] = dotQ8_0AVX2(&wq[r*stride], &xq[c*xstride], nb)
 		}
 	}
 }

@@ -1512,3 +1512,109 @@ q50x4x2loop:
 	VMOVSS  X15, 12(BX)
 	VZEROUPPER
 	RET
+
+// Q8SCALE2 stores at OFF(SP) the 2 rows' d_w (X0 lanes 0, 1) times the
+// activation scale (fp16 at (A)). Uses X1, AX.
+#define Q8SCALE2(A, OFF) \
+	MOVWLZX      (A), AX; \
+	VMOVD        AX, X1; \
+	VCVTPH2PS    X1, X1; \
+	VBROADCASTSS X1, X1; \
+	VMULPS       X1, X0, X1; \
+	VMOVQ        X1, OFF(SP)
+
+// Q8X2COL accumulates the activation block at A against the two weight
+// rows (raw in Y0, Y2; absolute values in Y1, Y3) into ACC0 and ACC1 with
+// the scales at OFF(SP), OFF+4(SP). Needs Y7 = 1 words; uses Y4..Y6.
+#define Q8X2COL(A, OFF, ACC0, ACC1) \
+	VMOVDQU      2(A), Y4; \
+	VPSIGNB      Y0, Y4, Y5; \
+	VPMADDUBSW   Y5, Y1, Y5; \
+	VPMADDWD     Y7, Y5, Y5; \
+	VCVTDQ2PS    Y5, Y5; \
+	VBROADCASTSS OFF(SP), Y6; \
+	VFMADD231PS  Y6, Y5, ACC0; \
+	VPSIGNB      Y2, Y4, Y5; \
+	VPMADDUBSW   Y5, Y3, Y5; \
+	VPMADDWD     Y7, Y5, Y5; \
+	VCVTDQ2PS    Y5, Y5; \
+	VBROADCASTSS OFF+4(SP), Y6; \
+	VFMADD231PS  Y6, Y5, ACC1
+
+// func dotQ8_0x2x4AVX2(w *byte, stride int, x *byte, xstride int, nb int, dst *float32, dstride int)
+//
+//	for c := range 4 {
+//		for r := range 2 {
+//			dst[c*dstride/4+r] = dotQ8_0Generic(32*nb, w[r*stride:], x[c*xstride:])
+//		}
+//	}
+//
+// (dstride in bytes.) Each weight block loaded serves 4 activations; the
+// scales d_w·d_x are formed per lane (the same float32 product).
+TEXT ·dotQ8_0x2x4AVX2(SB), NOSPLIT, $32-56
+	MOVQ   w+0(FP), R8
+	MOVQ   stride+8(FP), BX
+	MOVQ   x+16(FP), DI
+	MOVQ   xstride+24(FP), DX
+	MOVQ   nb+32(FP), CX
+	LEAQ   (R8)(BX*1), R12
+	LEAQ   (DI)(DX*1), R9
+	LEAQ   (R9)(DX*1), R10
+	LEAQ   (R10)(DX*1), R11
+	VMOVDQU ones16<>(SB), Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+
+q80x2x4loop:
+	VPINSRW   $0, (R8), X0, X0
+	VPINSRW   $1, (R12), X0, X0
+	VCVTPH2PS X0, X0
+	Q8SCALE2(DI, 0)
+	Q8SCALE2(R9, 8)
+	Q8SCALE2(R10, 16)
+	Q8SCALE2(R11, 24)
+	VMOVDQU   2(R8), Y0
+	VPSIGNB   Y0, Y0, Y1
+	VMOVDQU   2(R12), Y2
+	VPSIGNB   Y2, Y2, Y3
+	Q8X2COL(DI, 0, Y8, Y12)
+	Q8X2COL(R9, 8, Y9, Y13)
+	Q8X2COL(R10, 16, Y10, Y14)
+	Q8X2COL(R11, 24, Y11, Y15)
+	ADDQ   $34, R8
+	ADDQ   $34, R12
+	ADDQ   $34, DI
+	ADDQ   $34, R9
+	ADDQ   $34, R10
+	ADDQ   $34, R11
+	DECQ   CX
+	JNZ    q80x2x4loop
+	MOVQ   dst+40(FP), AX
+	MOVQ   dstride+48(FP), BX
+	HSUM8(Y8, X8, X1)
+	VMOVSS X8, (AX)
+	HSUM8(Y12, X12, X1)
+	VMOVSS X12, 4(AX)
+	ADDQ   BX, AX
+	HSUM8(Y9, X9, X1)
+	VMOVSS X9, (AX)
+	HSUM8(Y13, X13, X1)
+	VMOVSS X13, 4(AX)
+	ADDQ   BX, AX
+	HSUM8(Y10, X10, X1)
+	VMOVSS X10, (AX)
+	HSUM8(Y14, X14, X1)
+	VMOVSS X14, 4(AX)
+	ADDQ   BX, AX
+	HSUM8(Y11, X11, X1)
+	VMOVSS X11, (AX)
+	HSUM8(Y15, X15, X1)
+	VMOVSS X15, 4(AX)
+	VZEROUPPER
+	RET

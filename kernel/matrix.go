@@ -363,6 +363,19 @@ type cols4Fn = func(n int, w, x []byte, xstride int, dst []float32, dstStride in
 // of its dot (nil if none); set by the architectures that have them.
 var cols4For func(t quant.Type, tier Tier) cols4Fn
 
+// rowsCols4Fn computes, for c < 4 and r < rows = len(dst)-3*dstStride,
+// dst[c*dstStride+r] = the dot of weight row r (w[r*stride:], n elements)
+// with the encoded activation row x[c*xstride:], bit for bit the route's
+// VecDot of each pair.
+type rowsCols4Fn = func(n int, w []byte, stride int, x []byte, xstride int, dst []float32, dstStride int)
+
+// q8Cols4 is the Q8_0 rows × 4 activations kernel of its tier (fn nil if
+// none); set by the architectures that have one.
+var q8Cols4 struct {
+	tier Tier
+	fn   rowsCols4Fn
+}
+
 // Run computes output rows [r0, r1) for all n inputs.
 func (j *matJob) Run(worker, r0, r1 int) {
 	m, n := j.m, j.n
@@ -403,6 +416,13 @@ func (j *matJob) runFast(r0, r1 int) {
 			for i := range r1 - r0 {
 				c4(cols, w[i*rb:(i+1)*rb], a, ab, j.dst[t0*rows+r0+i:], rows)
 			}
+		}
+	}
+	if f := q8Cols4.fn; f != nil && n >= 4 && m.Type == quant.Q8_0 && rt.tier == q8Cols4.tier {
+		// Each weight block load shared by 4 activation rows.
+		ab := j.ab
+		for ; t0+4 <= n; t0 += 4 {
+			f(cols, w, m.RowBytes, j.act[t0*ab:(t0+4)*ab], ab, j.dst[t0*rows+r0:(t0+3)*rows+r1], rows)
 		}
 	}
 	if rt.rows2 != nil {
