@@ -165,6 +165,12 @@ func makeQ3Quants(nmax int32, x []float32, L []int8) float32 {
 // and solving the weighted least squares for scale and min at each. It
 // returns the scale and the (non-negative) min to subtract. Laux is scratch.
 func makeQKX2Quants(nmax int32, x, weights []float32, L, Laux []uint8, rmin, rdelta float32, nstep int, useMad bool) (scale, theMin float32) {
+	return searchScaleMin(nmax, x, weights, L, Laux, rmin, rdelta, nstep, useMad, false)
+}
+
+// searchScaleMin is the search behind make_qkx2_quants and make_qkx3_quants;
+// clampFirst selects qkx3's rounding of the candidate quants.
+func searchScaleMin(nmax int32, x, weights []float32, L, Laux []uint8, rmin, rdelta float32, nstep int, useMad, clampFirst bool) (scale, theMin float32) {
 	n := len(x)
 	L, Laux, weights = L[:n], Laux[:n], weights[:n]
 	minv, maxv := x[0], x[0]
@@ -210,7 +216,15 @@ func makeQKX2Quants(nmax int32, x, weights []float32, L, Laux []uint8, rmin, rde
 		iscale = float32(float32(rmin+float32(rdelta*float32(is)))+fnmax) / (maxv - minv)
 		var sumL, sumL2, sumXL float32
 		for i, v := range x {
-			l := clampI32(nearestInt(float32(iscale*(v-minv))), 0, nmax)
+			var l int32
+			if q := float32(iscale * (v - minv)); !clampFirst {
+				l = clampI32(nearestInt(q), 0, nmax)
+			} else if q > 0 {
+				if !(q < fnmax) { // MIN(q, nmax)
+					q = fnmax
+				}
+				l = nearestInt(q)
+			}
 			Laux[i] = uint8(l)
 			w, fl := weights[i], float32(l)
 			sumL += float32(w * fl)
@@ -245,95 +259,11 @@ func makeQKX2Quants(nmax int32, x, weights []float32, L, Laux []uint8, rmin, rde
 	return scale, -minv
 }
 
-// makeQKX3Quants is make_qkx3_quants with explicit weights: like
-// makeQKX2Quants, with the candidate quants clamped before rounding so that
+// makeQKX3Quants is make_qkx3_quants with explicit weights: the same search
+// as makeQKX2Quants, with the candidate quants clamped before rounding so that
 // a degenerate min cannot push nearest_int out of range.
 func makeQKX3Quants(nmax int32, x, weights []float32, L, Laux []uint8, rmin, rdelta float32, nstep int, useMad bool) (scale, theMin float32) {
-	n := len(x)
-	L, Laux, weights = L[:n], Laux[:n], weights[:n]
-	minv, maxv := x[0], x[0]
-	sumW := weights[0]
-	sumX := float32(sumW * x[0])
-	for i := 1; i < n; i++ {
-		if x[i] < minv {
-			minv = x[i]
-		}
-		if x[i] > maxv {
-			maxv = x[i]
-		}
-		w := weights[i]
-		sumW += w
-		sumX += float32(w * x[i])
-	}
-	if minv > 0 {
-		minv = 0
-	}
-	if maxv <= minv {
-		clear(L)
-		return 0, -minv
-	}
-	fnmax := float32(nmax)
-	iscale := fnmax / (maxv - minv)
-	scale = 1 / iscale
-	var bestMad float32
-	for i, v := range x {
-		l := clampI32(nearestInt(float32(iscale*(v-minv))), 0, nmax)
-		L[i] = uint8(l)
-		diff := float32(float32(scale*float32(L[i]))+minv) - v
-		if useMad {
-			diff = abs32(diff)
-		} else {
-			diff = diff * diff
-		}
-		bestMad += float32(weights[i] * diff)
-	}
-	if nstep < 1 {
-		return scale, -minv
-	}
-	for is := 0; is <= nstep; is++ {
-		iscale = float32(float32(rmin+float32(rdelta*float32(is)))+fnmax) / (maxv - minv)
-		var sumL, sumL2, sumXL float32
-		for i, v := range x {
-			q := float32(iscale * (v - minv))
-			var l int32
-			if q > 0 {
-				if !(q < fnmax) { // MIN(q, nmax)
-					q = fnmax
-				}
-				l = nearestInt(q)
-			}
-			Laux[i] = uint8(l)
-			w, fl := weights[i], float32(l)
-			sumL += float32(w * fl)
-			sumL2 += float32(float32(w*fl) * fl)
-			sumXL += float32(float32(w*fl) * v)
-		}
-		D := float32(sumW*sumL2) - float32(sumL*sumL)
-		if D > 0 {
-			thisScale := (float32(sumW*sumXL) - float32(sumX*sumL)) / D
-			thisMin := (float32(sumL2*sumX) - float32(sumL*sumXL)) / D
-			if thisMin > 0 {
-				thisMin = 0
-				thisScale = sumXL / sumL2
-			}
-			var mad float32
-			for i, v := range x {
-				diff := float32(float32(thisScale*float32(Laux[i]))+thisMin) - v
-				if useMad {
-					diff = abs32(diff)
-				} else {
-					diff = diff * diff
-				}
-				mad += float32(weights[i] * diff)
-			}
-			if mad < bestMad {
-				copy(L, Laux)
-				bestMad = mad
-				scale, minv = thisScale, thisMin
-			}
-		}
-	}
-	return scale, -minv
+	return searchScaleMin(nmax, x, weights, L, Laux, rmin, rdelta, nstep, useMad, true)
 }
 
 // makeQPQuants is make_qp_quants: a non-negative scale for the (non-negative)
