@@ -32,26 +32,36 @@ func (c *sequence) Accept(tok int32) error {
 
 func (c *sequence) Done() bool { return c.pos == len(c.want) }
 
+// generator is what Session, Scheduler and Model share: the tests of a
+// generation feature run against each of them.
+type generator interface {
+	Generate(ctx context.Context, prompt []int32, opts Options, fn func(Token) error) (Result, error)
+}
+
 func TestConstraint(t *testing.T) {
-	m := open(t, "llama-q4_0.gguf")
+	checkConstraint(t, open(t, "llama-q4_0.gguf"))
+}
+
+// checkConstraint: a constraint that allows one sequence yields exactly it
+// even when sampling, and one that allows nothing fails closed.
+func checkConstraint(t *testing.T, g generator) {
+	t.Helper()
 	want := []int32{40, 41, 42, 43}
 	opts := greedy()
 	opts.Sampling.Temperature = 1 // sampling, yet only one path is allowed
 	opts.Sampling.Seed = 3
 	opts.MaxTokens = 20
 	opts.Constraint = &sequence{want: want}
-	res, err := m.Generate(context.Background(), []int32{1, 5}, opts, nil)
+	res, err := g.Generate(context.Background(), []int32{1, 5}, opts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(res.Tokens, want) || res.Reason != StopEOS {
 		t.Errorf("tokens %v (reason %q), want %v ending when the constraint is done", res.Tokens, res.Reason, want)
 	}
-
-	// A constraint that allows nothing fails closed.
 	opts.Constraint = &sequence{want: nil}
 	opts.MaxTokens = 3
-	if _, err := m.Generate(context.Background(), []int32{1, 5}, opts, nil); !errors.Is(err, ErrNoAllowedToken) {
+	if _, err := g.Generate(context.Background(), []int32{1, 5}, opts, nil); !errors.Is(err, ErrNoAllowedToken) {
 		t.Errorf("empty constraint: %v, want ErrNoAllowedToken", err)
 	}
 }

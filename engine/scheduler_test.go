@@ -497,24 +497,7 @@ func TestSchedulerCallbackPanics(t *testing.T) {
 func TestSchedulerConstraint(t *testing.T) {
 	m := open(t, "llama-q4_0.gguf")
 	s := newScheduler(t, m, SchedulerConfig{Slots: 2, Context: 64})
-	want := []int32{40, 41, 42, 43}
-	opts := greedy()
-	opts.Sampling.Temperature = 1
-	opts.Sampling.Seed = 3
-	opts.MaxTokens = 20
-	opts.Constraint = &sequence{want: want}
-	res, err := s.Generate(context.Background(), []int32{1, 5}, opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(res.Tokens, want) || res.Reason != StopEOS {
-		t.Errorf("tokens %v (reason %q), want %v ending when the constraint is done", res.Tokens, res.Reason, want)
-	}
-	opts.Constraint = &sequence{want: nil}
-	opts.MaxTokens = 3
-	if _, err := s.Generate(context.Background(), []int32{1, 5}, opts, nil); !errors.Is(err, ErrNoAllowedToken) {
-		t.Errorf("empty constraint: %v, want ErrNoAllowedToken", err)
-	}
+	checkConstraint(t, s)
 	if st := s.Stats(); st.Active != 0 {
 		t.Errorf("after the failure: %+v", st)
 	}
