@@ -430,22 +430,3 @@ func init() {
 		runeToByte[byteToRune[c]] = int16(c)
 	}
 }
-
-// byteLevelDecode maps a GPT-2 byte-level piece back to raw bytes (chars outside the
-// byte map are emitted as their UTF-8; invalid UTF-8 bytes are copied).
-func byteLevelDecode(piece string) []byte {
-	out := make([]byte, 0, len(piece))
-	for i := 0; i < len(piece); {
-		r, size := utf8.DecodeRuneInString(piece[i:])
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			out = append(out, piece[i])
-		case r < rune(len(runeToByte)) && runeToByte[r] >= 0:
-			out = append(out, byte(runeToByte[r]))
-		default:
-			out = append(out, piece[i:i+size]...)
-		}
-		i += size
-	}
-	return out
-}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/slm-dev/slm/gguf"
 )
@@ -376,4 +377,23 @@ func TestBPELongWord(t *testing.T) {
 	if got := string(v.decode(ids)); got != text {
 		t.Fatal("long word does not round-trip")
 	}
+}
+
+// byteLevelDecode is an independent decoder for the tests: it maps a GPT-2
+// byte-level piece back to raw bytes.
+func byteLevelDecode(piece string) []byte {
+	out := make([]byte, 0, len(piece))
+	for i := 0; i < len(piece); {
+		r, size := utf8.DecodeRuneInString(piece[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			out = append(out, piece[i])
+		case r < rune(len(runeToByte)) && runeToByte[r] >= 0:
+			out = append(out, byte(runeToByte[r]))
+		default:
+			out = append(out, piece[i:i+size]...)
+		}
+		i += size
+	}
+	return out
 }

@@ -57,19 +57,6 @@ func FuzzEncode(f *testing.F) {
 			}
 		}
 		dec := tk.Decode(ids)
-		d := tk.NewStreamDecoder()
-		var streamed []byte
-		for _, id := range ids {
-			streamed = append(streamed, d.Add(id)...)
-		}
-		streamed = append(streamed, d.Flush()...)
-		var pieces []byte
-		for _, id := range ids {
-			pieces = tk.AppendPiece(pieces, id)
-		}
-		if !bytes.Equal(streamed, pieces) {
-			t.Fatalf("%s: stream decoder %q != pieces %q", fam, streamed, pieces)
-		}
 		if fam == "llama-spm" && !addSpecial && !parseSpecial && utf8.Valid(data) && !bytes.Contains(data, []byte("\u2581")) {
 			if !bytes.Equal(dec, data) {
 				t.Fatalf("round trip: %q -> %v -> %q", data, ids, dec)
@@ -128,22 +115,6 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportMetric(float64(len(ids)*n)/b.Elapsed().Seconds(), "tokens/s")
 		})
 	}
-}
-
-func BenchmarkStreamDecoder(b *testing.B) {
-	tk := loadTokenizer(b, filepath.Join(ggufCaseDir, "ggml-vocab-llama-spm.gguf"))
-	ids, _ := tk.Encode([]byte(mixedText), false, false)
-	d := tk.NewStreamDecoder()
-	b.ReportAllocs()
-	n := 0
-	for b.Loop() {
-		for _, id := range ids {
-			d.Add(id)
-		}
-		d.Flush()
-		n++
-	}
-	b.ReportMetric(float64(len(ids)*n)/b.Elapsed().Seconds(), "tokens/s")
 }
 
 // BenchmarkFromGGUF measures building a tokenizer from already parsed

@@ -695,65 +695,6 @@ func TestPieceAndDecode(t *testing.T) {
 	}
 }
 
-func TestStreamDecoder(t *testing.T) {
-	for _, fam := range []string{"llama-spm", "gpt-2", "bert-bge"} {
-		tk := loadTokenizer(t, filepath.Join(ggufCaseDir, "ggml-vocab-"+fam+".gguf"))
-		text := []byte("Hi 🦙🦙 naïve 日本語 \xff end é")
-		ids, err := tk.Encode(text, true, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := tk.NewStreamDecoder()
-		var all, want []byte
-		for _, id := range ids {
-			chunk := d.Add(id)
-			if len(chunk) > 0 && !utf8Complete(chunk) {
-				t.Errorf("%s: chunk %q ends inside a character", fam, chunk)
-			}
-			all = append(all, chunk...)
-			want = tk.AppendPiece(want, id)
-		}
-		all = append(all, d.Flush()...)
-		if !bytes.Equal(all, want) {
-			t.Errorf("%s: stream %q, pieces %q", fam, all, want)
-		}
-	}
-	// Held back until complete; invalid bytes pass through.
-	tk := loadTokenizer(t, filepath.Join(ggufCaseDir, "ggml-vocab-llama-spm.gguf"))
-	d := tk.NewStreamDecoder()
-	bt := func(b byte) int32 { return tk.byteTok[b] }
-	steps := []struct {
-		id   int32
-		want string
-	}{
-		{bt(0xF0), ""}, {bt(0x9F), ""}, {bt(0xA6), ""}, {bt(0x99), "🦙"},
-		{bt(0xFF), "\xff"}, {bt(0xE4), ""}, {bt('A'), "\xe4A"}, {bt(0xC3), ""},
-	}
-	for i, s := range steps {
-		if got := string(d.Add(s.id)); got != s.want {
-			t.Errorf("step %d: %q, want %q", i, got, s.want)
-		}
-	}
-	if got := string(d.Flush()); got != "\xc3" {
-		t.Errorf("Flush = %q", got)
-	}
-	// No allocation in steady state.
-	ids, _ := tk.Encode([]byte("Steady state 🦙 text with bytes é."), false, false)
-	allocs := testing.AllocsPerRun(100, func() {
-		for _, id := range ids {
-			d.Add(id)
-		}
-		d.Flush()
-	})
-	if allocs != 0 {
-		t.Errorf("StreamDecoder allocates %v per run", allocs)
-	}
-}
-
-// utf8Complete reports whether b does not end in the middle of a character
-// that could still be completed.
-func utf8Complete(b []byte) bool { return completePrefix(b) == len(b) }
-
 // TestConcurrentEncode exercises the pooled scratch buffers from several
 // goroutines (run with -race).
 func TestConcurrentEncode(t *testing.T) {
