@@ -7,25 +7,6 @@ import (
 	"github.com/slm-dev/slm/quant"
 )
 
-func expf(x float32) float32 { return float32(math.Exp(float64(x))) }
-
-// SiLU replaces each x by x·σ(x) = x / (1 + e^-x).
-func SiLU(x []float32) {
-	for i, v := range x {
-		x[i] = v / (1 + expf(-v))
-	}
-}
-
-// SiLUMul is the gated unit of a SwiGLU MLP: gate[i] = silu(gate[i]) * up[i],
-// rounded after the SiLU as ggml does (two separate ops).
-func SiLUMul(gate, up []float32) {
-	up = up[:len(gate)]
-	for i, v := range gate {
-		s := float32(v / (1 + expf(-v)))
-		gate[i] = s * up[i]
-	}
-}
-
 // GELU constants, as float32 like ggml's.
 const (
 	geluCoefA     = float32(0.044715)
@@ -74,26 +55,4 @@ func GELUFP16(x []float32) {
 			x[i] = quant.F16ToF32(t[quant.F32ToF16(v)])
 		}
 	}
-}
-
-// Softmax replaces x by exp(x - max) / sum, with the sum accumulated in
-// float64 and applied as one float32 factor, as ggml does. Entries of -Inf
-// become 0.
-func Softmax(x []float32) {
-	if len(x) == 0 {
-		return
-	}
-	mx := float32(math.Inf(-1))
-	for _, v := range x {
-		if v > mx {
-			mx = v
-		}
-	}
-	var sum float64
-	for i, v := range x {
-		e := expf(v - mx)
-		x[i] = e
-		sum += float64(e)
-	}
-	Scale(x, float32(1/sum))
 }

@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	"os"
 	"testing"
 )
 
@@ -52,4 +53,29 @@ func BenchmarkPrompt(b *testing.B) {
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
 		})
 	}
+}
+
+// BenchmarkPromptFile runs BenchmarkPrompt's measurement, with 128 tokens, on
+// the GGUF file named by SLM_BENCH_FILE (e.g. one written by `slm synth`), so
+// a profile of prefill on real shapes needs no CLI: go test ./model -run X
+// -bench PromptFile -cpuprofile cpu.out.
+func BenchmarkPromptFile(b *testing.B) {
+	path := os.Getenv("SLM_BENCH_FILE")
+	if path == "" {
+		b.Skip("SLM_BENCH_FILE not set")
+	}
+	const n = 128
+	_, m := openModel(b, path)
+	nv := m.Config().NVocab
+	s := newState(b, m, n)
+	tokens := randomTokens(n, nv, 9)
+	logits := make([]float32, nv)
+	b.ResetTimer()
+	for b.Loop() {
+		s.Truncate(0)
+		if err := m.Eval(s, tokens, logits, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
 }
