@@ -69,6 +69,7 @@ func compiledFallback() (*chat.Template, error) {
 // computed once per loaded model.
 type chatProfile struct {
 	tmpl        *chat.Template
+	own         bool  // tmpl is the model's (or --chat-template), not the fallback
 	err         error // the model's template cannot be used
 	source      string
 	family      chat.Family
@@ -151,10 +152,11 @@ func (s *Server) newProfile(l *Lease) *chatProfile {
 	}
 	switch {
 	case s.cfg.ChatTemplate != nil:
-		p.tmpl = s.cfg.ChatTemplate
+		p.tmpl, p.own = s.cfg.ChatTemplate, true
 	case strings.TrimSpace(src) == "":
 		p.tmpl, p.err = compiledFallback()
 	default:
+		p.own = true
 		if p.tmpl, p.err = chat.Compile(src); p.err != nil {
 			p.err = &apiError{Status: http.StatusInternalServerError,
 				Message: fmt.Sprintf("model %q: its chat template (tokenizer.chat_template) cannot be used: %v; serve it with --chat-template FILE", l.Name, p.err)}

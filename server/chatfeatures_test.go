@@ -383,6 +383,13 @@ func TestChatTemplateFallback(t *testing.T) {
 	if got := gens["echo"].lastPrompt(); got != want {
 		t.Errorf("ollama prompt %q, want %q", got, want)
 	}
+	// A model without a template of its own: /api/generate sends the prompt
+	// as it is (the ChatML fallback is for chat requests only).
+	r = call("/api/generate", `{"model":"echo","stream":false,"prompt":"Hello","system":"Be brief."}`)
+	expect(t, r, 200)
+	if got := gens["echo"].lastPrompt(); got != "Be brief.\n\nHello" {
+		t.Errorf("/api/generate prompt %q", got)
+	}
 }
 
 // TestChatTemplateOverride: --chat-template replaces every model's template,
@@ -406,6 +413,11 @@ func TestChatTemplateOverride(t *testing.T) {
 	gens["echo"].mu.Unlock()
 	if !containsString(stops, "<end_of_turn>") || !containsString(stops, "<start_of_turn>") {
 		t.Errorf("the family's end-of-turn texts are not stop strings: %q", stops)
+	}
+	r = call("/api/generate", `{"model":"echo","stream":false,"prompt":"Hi"}`)
+	expect(t, r, 200)
+	if got, want := gens["echo"].lastPrompt(), "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"; got != want {
+		t.Errorf("/api/generate prompt %q, want %q", got, want)
 	}
 	r = do(t, ts, "GET", "/props?model=echo", "")
 	if got := r.json(t)["chat_template"]; got != src {
@@ -708,6 +720,26 @@ func TestModelTemplate(t *testing.T) {
 	if got := r.json(t)["prompt_eval_count"]; got != n {
 		t.Errorf("ollama prompt_eval_count %v, openai %v", got, n)
 	}
+	// Ollama's /api/generate wraps the prompt in the model's template as one
+	// user turn (after the system text), unless raw.
+	r = post(t, ts, "/api/generate", `{"model":"good","stream":false,"prompt":"Hi","options":{"num_predict":2}}`)
+	if got := r.json(t)["prompt_eval_count"]; got != n {
+		t.Errorf("/api/generate prompt_eval_count %v, want the templated %v", got, n)
+	}
+	r = post(t, ts, "/api/generate", `{"model":"good","stream":false,"prompt":"Hi","system":"Be brief.","options":{"num_predict":2}}`)
+	sys := post(t, ts, "/tokenize", `{"model":"good","content":"[system] Be brief.\n[user] Hi\n[assistant]","add_special":true}`).json(t)["tokens"].([]any)
+	if got := r.json(t)["prompt_eval_count"]; got != float64(len(sys)) {
+		t.Errorf("/api/generate with system: prompt_eval_count %v, want %d", got, len(sys))
+	}
+	r = post(t, ts, "/api/generate", `{"model":"good","stream":false,"raw":true,"prompt":"Hi","options":{"num_predict":2}}`)
+	raw := post(t, ts, "/tokenize", `{"model":"good","content":"Hi","add_special":true}`).json(t)["tokens"].([]any)
+	if got := r.json(t)["prompt_eval_count"]; got != float64(len(raw)) {
+		t.Errorf("raw /api/generate: prompt_eval_count %v, want %d", got, len(raw))
+	}
+	r = post(t, ts, "/api/generate", `{"model":"raising","stream":false,"prompt":"Hi","system":"S"}`)
+	expect(t, r, 400)
+	checkShape(t, dialectOllama, 400, r.body)
+
 	r = do(t, ts, "GET", "/props?model=good", "")
 	if !strings.Contains(r.json(t)["chat_template"].(string), "[assistant]") {
 		t.Errorf("/props: %s", r.body)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -196,10 +197,6 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	prompt := req.Prompt
-	if req.System != "" && !req.Raw {
-		prompt = req.System + "\n\n" + prompt
-	}
 
 	l, err := s.acquire(r.Context(), name)
 	if err != nil {
@@ -213,7 +210,11 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) error {
 			return errorf(http.StatusBadRequest, "context token %d is outside the vocabulary (0..%d)", id, nv-1)
 		}
 	}
-	more, err := l.Gen.Tokenize(prompt, len(ids) == 0, false)
+	prompt, special, err := s.ollamaPrompt(r.Context(), l, &req, &opts, g != nil)
+	if err != nil {
+		return err
+	}
+	more, err := l.Gen.Tokenize(prompt, len(ids) == 0, special)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
@@ -259,6 +260,45 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) error {
 	}
 	st.send(final(res))
 	return nil
+}
+
+// ollamaPrompt is the text /api/generate evaluates. As in Ollama, unless the
+// request is raw the model's chat template wraps the prompt (and system) as a
+// user turn followed by the assistant's header, its special tokens are
+// parsed, and the family's end-of-turn texts stop a free answer. A model
+// without a template of its own (and raw requests) get the prompt as it is,
+// after the system text.
+func (s *Server) ollamaPrompt(ctx context.Context, l *Lease, req *ollamaGenerateRequest, opts *engine.Options, constrained bool) (text string, special bool, err error) {
+	plain := req.Prompt
+	if req.Raw {
+		return plain, false, nil
+	}
+	p := s.profile(l)
+	if p.err != nil || !p.own {
+		if req.System != "" {
+			plain = req.System + "\n\n" + plain
+		}
+		return plain, false, nil
+	}
+	var msgs []chat.Message
+	if req.System != "" {
+		msgs = append(msgs, chat.Message{Role: "system", Content: req.System})
+	}
+	msgs = append(msgs, chat.Message{Role: "user", Content: req.Prompt})
+	text, err = p.tmpl.Render(ctx, msgs, chat.Options{AddGenerationPrompt: true, BOSToken: p.bos, EOSToken: p.eos})
+	if err != nil {
+		return "", false, renderError(err, l.Name)
+	}
+	if p.addBOS && p.bos != "" { // the tokenizer adds it (see prepareChat)
+		text = strings.TrimPrefix(text, p.bos)
+	}
+	if p.addEOS && p.eos != "" {
+		text = strings.TrimSuffix(text, p.eos)
+	}
+	if !constrained {
+		opts.Stop = append(opts.Stop, p.stops...)
+	}
+	return text, true, nil
 }
 
 // ollamaStreamError ends a stream with {"error": "..."}, as Ollama does.
