@@ -38,6 +38,8 @@ var families = map[string]*family{
 	"MistralForCausalLM": llamaFamily,
 	"Qwen2ForCausalLM":   qwen2Family,
 	"GPT2LMHeadModel":    gpt2Family,
+	"Phi3ForCausalLM":    phi3Family,
+	"GemmaForCausalLM":   gemmaFamily,
 }
 
 // familyFor picks the family from config.json.
@@ -63,10 +65,14 @@ func familyFor(h hparams) (*family, string, error) {
 			return qwen2Family, "qwen2", nil
 		case "gpt2":
 			return gpt2Family, "gpt2", nil
+		case "phi3":
+			return phi3Family, "phi3", nil
+		case "gemma":
+			return gemmaFamily, "gemma", nil
 		}
-		return nil, "", fmt.Errorf("config.json: no architectures entry and model_type %q is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel)", h.str("model_type"))
+		return nil, "", fmt.Errorf("config.json: no architectures entry and model_type %q is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel, Phi3ForCausalLM, GemmaForCausalLM)", h.str("model_type"))
 	}
-	return nil, "", fmt.Errorf("architecture %s is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel)", strings.Join(names, ", "))
+	return nil, "", fmt.Errorf("architecture %s is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel, Phi3ForCausalLM, GemmaForCausalLM)", strings.Join(names, ", "))
 }
 
 // kvs collects metadata, keeping the first config error.

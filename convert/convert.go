@@ -5,8 +5,10 @@
 // same tokenizer metadata, so that the file loads in slm and in llama.cpp.
 //
 // Supported architectures: LlamaForCausalLM (Llama 2/3, TinyLlama, SmolLM),
-// MistralForCausalLM, Qwen2ForCausalLM and GPT2LMHeadModel (GPT-2,
-// distilgpt2). Weights may be F32, F16 or BF16; the output type is any that
+// MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel (GPT-2,
+// distilgpt2), Phi3ForCausalLM (Phi-3, Phi-3.5; fused qkv and gate/up,
+// LongRoPE factors) and GemmaForCausalLM (Gemma 1; norms stored as
+// 1 + w). Weights may be F32, F16 or BF16; the output type is any that
 // package quant can encode (1-D tensors and norms stay F32).
 package convert
 
@@ -271,6 +273,7 @@ func (c *Checkpoint) plan(fam *family, typ quant.Type) ([]planned, error) {
 		shape := t.Shape
 		if fix != nil {
 			shape, _ = fix(t.Shape, nil)
+			fix = inDtype(fix, t.Dtype)
 		}
 		plan = append(plan, planned{name: name, src: t, fix: fix, shape: shape})
 	}
@@ -285,6 +288,10 @@ func (c *Checkpoint) plan(fam *family, typ quant.Type) ([]planned, error) {
 			return 0, 1
 		case "rope_freqs.weight":
 			return 0, 2
+		case "rope_factors_long.weight":
+			return 0, 3
+		case "rope_factors_short.weight":
+			return 0, 4
 		}
 		if b := blockOf(name); b >= 0 {
 			return 1, b
@@ -297,6 +304,29 @@ func (c *Checkpoint) plan(fam *family, typ quant.Type) ([]planned, error) {
 		return cmp.Or(cmp.Compare(ga, gb), cmp.Compare(ia, ib), strings.Compare(a.name, b.name))
 	})
 	return plan, nil
+}
+
+// inDtype rounds what fix computes to the checkpoint's dtype, as PyTorch
+// does when convert_hf_to_gguf.py changes a tensor in its own dtype (Gemma's
+// norm + 1 in BF16). Reordering fixes (permutations, transposes) are left
+// exact by the rounding.
+func inDtype(fix reshape, dtype string) reshape {
+	var round func(float32) float32
+	switch dtype {
+	case "F16":
+		round = func(v float32) float32 { return quant.F16ToF32(quant.F32ToF16(v)) }
+	case "BF16":
+		round = func(v float32) float32 { return quant.BF16ToF32(quant.F32ToBF16(v)) }
+	default:
+		return fix
+	}
+	return func(shape []int64, data []float32) ([]int64, []float32) {
+		shape, data = fix(shape, data)
+		for i, v := range data {
+			data[i] = round(v)
+		}
+		return shape, data
+	}
 }
 
 // tensorType is convert_hf_to_gguf.py's choice: 1-D tensors, norms,

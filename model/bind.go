@@ -28,7 +28,7 @@ import (
 // NLayer elements. The shape tag lists the expected GGUF dims in ggml order
 // (row length first) as symbols of the config:
 //
-//	embd = NEmbd, vocab = NVocab, ff = NFF, ctx = NCtxTrain,
+//	embd = NEmbd, vocab = NVocab, ff = NFF, 2ff = 2·NFF, ctx = NCtxTrain,
 //	q = NHead·HeadDim, kv = NHeadKV·HeadDim, qkv = q + 2·kv, rot/2 = RopeDims/2
 //
 // A missing tensor (unless tagged optional), a shape that differs from the
@@ -48,6 +48,7 @@ func symbols(c *Config) map[string]int {
 		"embd":  c.NEmbd,
 		"vocab": c.NVocab,
 		"ff":    c.NFF,
+		"2ff":   2 * c.NFF,
 		"ctx":   c.NCtxTrain,
 		"q":     q,
 		"kv":    kv,

@@ -27,6 +27,9 @@ type Config struct {
 	RopeScaling string  // rope.scaling.type: "none", "linear", "yarn", "llama3", ... ("" when absent)
 	RopeFactor  float32 // rope.scaling.factor (or rope.scale_linear); 0 = no position scaling
 	RopeOrigCtx int     // rope.scaling.original_context_length (YaRN); NCtxTrain when absent
+	// RopeAttnFactor is rope.scaling.attn_factor, a magnitude scale of the
+	// rotation's cos/sin (Phi-3's LongRoPE files carry one); 0 = absent (1).
+	RopeAttnFactor float32
 
 	AttnScale float32 // attention.scale: factor of q·k; 0 means 1/√HeadDim
 	MaxPos    int     // hard limit on positions (learned position embeddings); 0 = none
@@ -184,6 +187,11 @@ func ReadConfig(f *gguf.File, epsKey string) (Config, error) {
 		c.RopeFactor = r.float("rope.scaling.factor", 0)
 	}
 	c.RopeOrigCtx = r.int("rope.scaling.original_context_length", c.NCtxTrain)
+	if _, ok := f.Get(c.Arch + ".rope.scaling.attn_factor"); ok {
+		if c.RopeAttnFactor = r.float("rope.scaling.attn_factor", -1); r.err == nil && c.RopeAttnFactor == 0 {
+			r.fail("%s.rope.scaling.attn_factor is 0", c.Arch)
+		}
+	}
 	if r.err != nil {
 		return c, r.err
 	}
@@ -226,6 +234,9 @@ func (c *Config) Rope(neox bool, freqFactors []float32) kernel.Rope {
 	}
 	if c.RopeFactor != 0 {
 		r.FreqScale = 1 / c.RopeFactor
+	}
+	if c.RopeAttnFactor != 0 {
+		r.AttnFactor = c.RopeAttnFactor // llama.cpp: yarn_attn_factor *= rope_attn_factor
 	}
 	if c.RopeScaling == "yarn" {
 		r.ExtFactor = 1

@@ -11,7 +11,7 @@ import (
 type Shape struct {
 	Like    string // the --like name
 	Name    string // general.name of the files written
-	Arch    string // general.architecture: llama, qwen2 or gpt2
+	Arch    string // general.architecture: llama, qwen2, gpt2, phi3 or gemma
 	NEmbd   int    // hidden_size / n_embd
 	NLayer  int    // num_hidden_layers / n_layer
 	NHead   int    // num_attention_heads
@@ -19,6 +19,10 @@ type Shape struct {
 	NFF     int    // intermediate_size / n_inner
 	NVocab  int    // vocab_size
 	NCtx    int    // max_position_embeddings / n_positions
+
+	HeadSize      int // head_dim when it is not n_embd / n_head (Gemma: 256); 0 = n_embd / n_head
+	OrigCtx       int // original_max_position_embeddings (phi3)
+	SlidingWindow int // sliding_window (phi3; llama.cpp ignores it for phi3)
 
 	RopeTheta float64 // rope_theta (llama, qwen2)
 	NormEps   float64 // rms_norm_eps or layer_norm_epsilon
@@ -39,7 +43,12 @@ type Llama3Rope struct {
 }
 
 // HeadDim is the width of one attention head.
-func (s *Shape) HeadDim() int { return s.NEmbd / s.NHead }
+func (s *Shape) HeadDim() int {
+	if s.HeadSize != 0 {
+		return s.HeadSize
+	}
+	return s.NEmbd / s.NHead
+}
 
 // Shapes are the models --like knows, from their config.json files:
 //
@@ -51,14 +60,17 @@ func (s *Shape) HeadDim() int { return s.NEmbd / s.NHead }
 //	tinyllama-1.1b  llama   2048    22     32     4    5632   32000    2048   1e4      1e-5  no
 //	gpt2            gpt2     768    12     12    12    3072   50257    1024   -        1e-5  (*)   learned positions, LayerNorm, fused qkv, GELU
 //	distilgpt2      gpt2     768     6     12    12    3072   50257    1024   -        1e-5  (*)
+//	phi-3-mini      phi3    3072    32     32    32    8192   32064    4096   1e4      1e-5  no    fused qkv and gate/up (Phi-3-mini-4k)
+//	gemma-2b        gemma   2048    18      8     1   16384  256000    8192   1e4      1e-6  yes   heads of 256, GELU-gated MLP
 //
 // (*) GPT-2 ties its output to the token embedding, but convert_hf_to_gguf.py
 // writes the tied matrix twice (token_embd.weight and output.weight), so the
 // gpt2 files have an output.weight like the converted ones.
 //
-// Every head is 64 wide. The real vocabularies differ (SentencePiece for
-// TinyLlama, tiktoken-style BPE for the others); synth always writes a
-// synthetic byte-level BPE vocabulary of the requested size.
+// Every head is 64 wide, except Phi-3's (96) and Gemma's (256). The real
+// vocabularies differ (SentencePiece for TinyLlama, Phi-3 and Gemma,
+// tiktoken-style BPE for the others); synth always writes a synthetic
+// byte-level BPE vocabulary of the requested size.
 var Shapes = []Shape{
 	{Like: "smollm2-135m", Name: "SmolLM2 135M", Arch: "llama", NEmbd: 576, NLayer: 30, NHead: 9, NHeadKV: 3, NFF: 1536,
 		NVocab: 49152, NCtx: 8192, RopeTheta: 100000, NormEps: 1e-5, Tied: true, Pre: "smollm"},
@@ -75,6 +87,10 @@ var Shapes = []Shape{
 		NVocab: 50257, NCtx: 1024, NormEps: 1e-5, Pre: "gpt-2"},
 	{Like: "distilgpt2", Name: "DistilGPT2", Arch: "gpt2", NEmbd: 768, NLayer: 6, NHead: 12, NHeadKV: 12, NFF: 3072,
 		NVocab: 50257, NCtx: 1024, NormEps: 1e-5, Pre: "gpt-2"},
+	{Like: "phi-3-mini", Name: "Phi 3 Mini 4k Instruct", Arch: "phi3", NEmbd: 3072, NLayer: 32, NHead: 32, NHeadKV: 32, NFF: 8192,
+		NVocab: 32064, NCtx: 4096, OrigCtx: 4096, SlidingWindow: 2047, RopeTheta: 10000, NormEps: 1e-5, Pre: "gpt-2"},
+	{Like: "gemma-2b", Name: "Gemma 2b", Arch: "gemma", NEmbd: 2048, NLayer: 18, NHead: 8, NHeadKV: 1, HeadSize: 256, NFF: 16384,
+		NVocab: 256000, NCtx: 8192, RopeTheta: 10000, NormEps: 1e-6, Tied: true, Pre: "gpt-2"},
 }
 
 // Lookup finds a shape by its --like name (case-insensitive; "qwen25-05b"
@@ -106,12 +122,14 @@ func Likes() []string {
 // check rejects shapes that no model loader would accept.
 func (s *Shape) check() error {
 	switch {
-	case s.Arch != "llama" && s.Arch != "qwen2" && s.Arch != "gpt2":
-		return fmt.Errorf("architecture %q: want llama, qwen2 or gpt2", s.Arch)
+	case s.Arch != "llama" && s.Arch != "qwen2" && s.Arch != "gpt2" && s.Arch != "phi3" && s.Arch != "gemma":
+		return fmt.Errorf("architecture %q: want llama, qwen2, gpt2, phi3 or gemma", s.Arch)
 	case s.NEmbd <= 0 || s.NLayer <= 0 || s.NHead <= 0 || s.NHeadKV <= 0 || s.NFF <= 0 || s.NCtx <= 0:
 		return fmt.Errorf("every dimension must be positive (n_embd %d, n_layer %d, n_head %d, n_head_kv %d, n_ff %d, ctx %d)",
 			s.NEmbd, s.NLayer, s.NHead, s.NHeadKV, s.NFF, s.NCtx)
-	case s.NEmbd%s.NHead != 0:
+	case s.HeadSize < 0 || s.HeadSize != 0 && s.Arch != "gemma":
+		return fmt.Errorf("a head size of its own (%d) is only for gemma", s.HeadSize)
+	case s.HeadSize == 0 && s.NEmbd%s.NHead != 0:
 		return fmt.Errorf("n_embd %d is not a multiple of n_head %d", s.NEmbd, s.NHead)
 	case s.NHead%s.NHeadKV != 0:
 		return fmt.Errorf("n_head %d is not a multiple of n_head_kv %d", s.NHead, s.NHeadKV)

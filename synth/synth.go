@@ -17,6 +17,7 @@ package synth
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -219,7 +220,21 @@ func sourceTensors(s *Shape, target quant.Type) []Tensor {
 		f32("output_norm.weight", fillOnes, e)
 		f32("output_norm.bias", fillZeros, e)
 		w("output.weight", e, v)
-	default: // llama, qwen2
+	case "phi3":
+		for l := range s.NLayer {
+			p := fmt.Sprintf("blk.%d.", l)
+			f32(p+"attn_norm.weight", fillOnes, e)
+			w(p+"attn_qkv.weight", e, q+2*kv)
+			w(p+"attn_output.weight", q, e)
+			f32(p+"ffn_norm.weight", fillOnes, e)
+			w(p+"ffn_up.weight", e, 2*ff) // gate, then up
+			w(p+"ffn_down.weight", ff, e)
+		}
+		f32("output_norm.weight", fillOnes, e)
+		if !s.Tied {
+			w("output.weight", e, v)
+		}
+	default: // llama, qwen2, gemma
 		if s.Llama3Rope != nil {
 			f32("rope_freqs.weight", fillRopeFreqs, hd/2)
 			ts[len(ts)-1].shape = s
@@ -321,9 +336,20 @@ func (sp *spec) metadata(seed uint64) []gguf.KV {
 	add(a+".feed_forward_length", uint32(s.NFF))
 	add(a+".attention.head_count", uint32(s.NHead))
 	add(a+".attention.head_count_kv", uint32(s.NHeadKV))
-	if a == "gpt2" {
+	switch a {
+	case "gpt2":
 		add(a+".attention.layer_norm_epsilon", float32(s.NormEps))
-	} else {
+	case "gemma": // convert_hf_to_gguf.py writes no rope keys for Gemma
+		add(a+".attention.layer_norm_rms_epsilon", float32(s.NormEps))
+		add(a+".attention.key_length", uint32(s.HeadDim()))
+		add(a+".attention.value_length", uint32(s.HeadDim()))
+	case "phi3":
+		add(a+".rope.scaling.original_context_length", uint32(cmp.Or(s.OrigCtx, s.NCtx)))
+		add(a+".attention.layer_norm_rms_epsilon", float32(s.NormEps))
+		add(a+".rope.dimension_count", uint32(s.HeadDim()))
+		add(a+".rope.freq_base", float32(s.RopeTheta))
+		add(a+".attention.sliding_window", uint32(s.SlidingWindow))
+	default:
 		add(a+".rope.freq_base", float32(s.RopeTheta))
 		add(a+".rope.dimension_count", uint32(s.HeadDim()))
 		add(a+".attention.layer_norm_rms_epsilon", float32(s.NormEps))

@@ -220,6 +220,8 @@ func TestRealShapes(t *testing.T) {
 		{"tinyllama-1.1b", 0, "f16", 1100.0, 0},
 		{"gpt2", 0, "f16", 124.4 + 38.6, 0}, // + the output copy of token_embd
 		{"distilgpt2", 0, "f16", 81.9 + 38.6, 0},
+		{"phi-3-mini", 0, "f16", 3821.0, 0},
+		{"gemma-2b", 0, "f16", 2506.2, 0},
 		// The files (file size less ~1.7 MiB of vocabulary).
 		{"smollm2-135m", 50257, "f16", 0, 258},
 		{"smollm2-135m", 50257, "q8_0", 0, 137},

@@ -3,7 +3,9 @@
 package all
 
 import (
+	_ "github.com/slm-dev/slm/model/gemma" // Gemma
 	_ "github.com/slm-dev/slm/model/gpt2"  // GPT-2
 	_ "github.com/slm-dev/slm/model/llama" // LLaMA, Mistral, SmolLM, TinyLlama
+	_ "github.com/slm-dev/slm/model/phi3"  // Phi-3, Phi-3.5
 	_ "github.com/slm-dev/slm/model/qwen2" // Qwen2
 )
