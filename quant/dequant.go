@@ -21,21 +21,23 @@ var (
 // decodes exactly len(dst)/BlockElems blocks from src. src has already been
 // checked to hold at least that many blocks.
 var dequantizers = map[Type]func(src []byte, dst []float32){
-	F32:  dequantF32,
-	F16:  dequantF16,
-	BF16: dequantBF16,
-	Q4_0: dequantQ4_0,
-	Q4_1: dequantQ4_1,
-	Q5_0: dequantQ5_0,
-	Q5_1: dequantQ5_1,
-	Q8_0: dequantQ8_0,
-	Q8_1: dequantQ8_1,
-	Q2_K: dequantQ2_K,
-	Q3_K: dequantQ3_K,
-	Q4_K: dequantQ4_K,
-	Q5_K: dequantQ5_K,
-	Q6_K: dequantQ6_K,
-	Q8_K: dequantQ8_K,
+	F32:    dequantF32,
+	F16:    dequantF16,
+	BF16:   dequantBF16,
+	Q4_0:   dequantQ4_0,
+	Q4_1:   dequantQ4_1,
+	Q5_0:   dequantQ5_0,
+	Q5_1:   dequantQ5_1,
+	Q8_0:   dequantQ8_0,
+	Q8_1:   dequantQ8_1,
+	Q2_K:   dequantQ2_K,
+	Q3_K:   dequantQ3_K,
+	Q4_K:   dequantQ4_K,
+	Q5_K:   dequantQ5_K,
+	Q6_K:   dequantQ6_K,
+	Q8_K:   dequantQ8_K,
+	IQ4_NL: dequantIQ4_NL,
+	IQ4_XS: dequantIQ4_XS,
 }
 
 // CanDequantize reports whether Dequantize supports t.

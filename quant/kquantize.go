@@ -940,15 +940,17 @@ func quantQx1Weighted(x []float32, dst []byte, qw []float32, nmax int32) {
 // weightedQuantizers maps each type with an importance-matrix encoder to it
 // (one row: x, its encoding, its weights).
 var weightedQuantizers = map[Type]func(x []float32, dst []byte, qw []float32){
-	Q4_0: quantQ4_0Weighted,
-	Q4_1: func(x []float32, dst []byte, qw []float32) { quantQx1Weighted(x, dst, qw, 15) },
-	Q5_0: quantQ5_0Weighted,
-	Q5_1: func(x []float32, dst []byte, qw []float32) { quantQx1Weighted(x, dst, qw, 31) },
-	Q2_K: quantQ2_KWeighted,
-	Q3_K: quantQ3_KWeighted,
-	Q4_K: func(x []float32, dst []byte, qw []float32) { quantQ45KWeighted(x, dst, qw, Q4_K) },
-	Q5_K: func(x []float32, dst []byte, qw []float32) { quantQ45KWeighted(x, dst, qw, Q5_K) },
-	Q6_K: quantQ6_KWeighted,
+	Q4_0:   quantQ4_0Weighted,
+	Q4_1:   func(x []float32, dst []byte, qw []float32) { quantQx1Weighted(x, dst, qw, 15) },
+	Q5_0:   quantQ5_0Weighted,
+	Q5_1:   func(x []float32, dst []byte, qw []float32) { quantQx1Weighted(x, dst, qw, 31) },
+	Q2_K:   quantQ2_KWeighted,
+	Q3_K:   quantQ3_KWeighted,
+	Q4_K:   func(x []float32, dst []byte, qw []float32) { quantQ45KWeighted(x, dst, qw, Q4_K) },
+	Q5_K:   func(x []float32, dst []byte, qw []float32) { quantQ45KWeighted(x, dst, qw, Q5_K) },
+	Q6_K:   quantQ6_KWeighted,
+	IQ4_NL: quantIQ4_NLWeighted,
+	IQ4_XS: quantIQ4_XSWeighted,
 }
 
 // QuantizeWeighted encodes src as type t like Quantize, but with an

@@ -38,7 +38,7 @@ func ParseOverride(s string) (Override, error) {
 	}
 	t, ok := quant.ParseType(s[i+1:])
 	if !ok || !quant.CanQuantize(t) {
-		return Override{}, fmt.Errorf("bad --tensor-type %q: %q is not a type slm can write (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)", s, s[i+1:])
+		return Override{}, fmt.Errorf("bad --tensor-type %q: %q is not a type slm can write (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)", s, s[i+1:])
 	}
 	return Override{Pattern: re, Type: t}, nil
 }
@@ -217,6 +217,8 @@ func (c *chooser) mixType(name string, ne0 uint64, t quant.Type) (quant.Type, er
 			}
 		case ft == ftypeQ3_K_L:
 			t = quant.Q5_K
+		case (ft == ftypeIQ4_NL || ft == ftypeIQ4_XS) && hp.nGQA >= 4:
+			t = quant.Q5_K
 		case (ft == ftypeQ4_K_M || ft == ftypeQ5_K_M) && useMoreBits(c.iAttnV, c.nAttnV):
 			t = quant.Q6_K
 		case ft == ftypeQ4_K_S && c.iAttnV < 4:
@@ -270,6 +272,8 @@ func (c *chooser) mixType(name string, ne0 uint64, t quant.Type) (quant.Type, er
 			} else if useMoreBits(i, n) {
 				t = quant.Q6_K
 			}
+		case (ft == ftypeIQ4_NL || ft == ftypeIQ4_XS) && !c.hasImatrix && i < n/8:
+			t = quant.Q5_K
 		case ft == ftypeQ5_K_M && useMoreBits(i, n):
 			t = quant.Q6_K
 		case ft == ftypeQ4_K_S && !falcon && i < n/8:
@@ -286,7 +290,7 @@ func (c *chooser) mixType(name string, ne0 uint64, t quant.Type) (quant.Type, er
 		if !falcon {
 			if hp.nExpert == 8 {
 				switch ft {
-				case ftypeQ2_K, ftypeQ3_K_S, ftypeQ3_K_M, ftypeQ4_K_S, ftypeQ4_K_M:
+				case ftypeQ2_K, ftypeQ3_K_S, ftypeQ3_K_M, ftypeQ4_K_S, ftypeQ4_K_M, ftypeIQ4_NL, ftypeIQ4_XS:
 					t = quant.Q5_K
 				}
 			} else {
@@ -322,8 +326,9 @@ func (c *chooser) mixType(name string, ne0 uint64, t quant.Type) (quant.Type, er
 // fallback is llama.cpp's answer to rows that are not a whole number of the
 // chosen type's blocks (convert_incompatible_tensor): a 32-block type of
 // similar size, or F16 when even that does not fit. ok is false when t
-// fits. One deviation: for Q2_K and Q3_K, llama.cpp c392e5094 falls back to
-// IQ4_NL, a type slm cannot run; slm uses Q4_0, as later llama.cpp does.
+// fits (IQ4_XS falls back to IQ4_NL). One deviation: for Q2_K and Q3_K,
+// llama.cpp c392e5094 falls back to IQ4_NL; slm uses Q4_0, as later
+// llama.cpp does.
 func fallback(name string, ne0 uint64, t quant.Type) (quant.Type, bool, error) {
 	if ne0%uint64(t.BlockElems()) == 0 {
 		return t, false, nil
@@ -338,6 +343,8 @@ func fallback(name string, ne0 uint64, t quant.Type) (quant.Type, bool, error) {
 		nt = quant.Q5_1
 	case quant.Q6_K:
 		nt = quant.Q8_0
+	case quant.IQ4_XS:
+		nt = quant.IQ4_NL
 	default:
 		return 0, false, fmt.Errorf("tensor %s: its rows of %d values are not a multiple of %s's block size %d, and llama.cpp defines no fallback for %s", name, ne0, t, t.BlockElems(), t)
 	}

@@ -40,6 +40,8 @@ const (
 	ftypeQ5_K_S = 16
 	ftypeQ5_K_M = 17
 	ftypeQ6_K   = 18
+	ftypeIQ4_NL = 25
+	ftypeIQ4_XS = 30
 	ftypeBF16   = 32
 )
 
@@ -54,6 +56,8 @@ var FileTypes = []FileType{
 	{"Q3_K_S", ftypeQ3_K_S, quant.Q3_K, "K-quant mix: Q3_K almost everywhere"},
 	{"Q3_K_M", ftypeQ3_K_M, quant.Q3_K, "K-quant mix: Q3_K, some Q4_K/Q5_K"},
 	{"Q3_K_L", ftypeQ3_K_L, quant.Q3_K, "K-quant mix: Q3_K, more Q5_K"},
+	{"IQ4_NL", ftypeIQ4_NL, quant.IQ4_NL, "4.5 bpw non-linear blocks of 32"},
+	{"IQ4_XS", ftypeIQ4_XS, quant.IQ4_XS, "4.25 bpw non-linear super-blocks of 256"},
 	{"Q4_K_S", ftypeQ4_K_S, quant.Q4_K, "K-quant mix: Q4_K, a little Q5_K"},
 	{"Q4_K_M", ftypeQ4_K_M, quant.Q4_K, "K-quant mix: Q4_K, some Q6_K (the usual choice)"},
 	{"Q5_K_S", ftypeQ5_K_S, quant.Q5_K, "K-quant mix: Q5_K almost everywhere"},

@@ -257,7 +257,10 @@ func TestEveryTypeRuns(t *testing.T) {
 				}
 				pureName := map[quant.Type]string{quant.F16: "f16", quant.BF16: "f16", quant.Q2_K: "q2_k", quant.Q3_K: "q3_k",
 					quant.Q4_K: "q4_k", quant.Q5_K: "q5_k", quant.Q6_K: "q6_k", quant.Q8_0: "q8_0",
-					quant.Q4_0: "q4_0", quant.Q4_1: "q4_1", quant.Q5_0: "q5_0", quant.Q5_1: "q5_1"}[ft.Default]
+					quant.Q4_0: "q4_0", quant.Q4_1: "q4_1", quant.Q5_0: "q5_0", quant.Q5_1: "q5_1",
+					// no llama.cpp IQ4 files here: measured against Q4_0's
+					// error (the same 4.5 bits per weight)
+					quant.IQ4_NL: "q4_0", quant.IQ4_XS: "q4_0"}[ft.Default]
 				pref := &refFile{}
 				if pureName != "" {
 					pref = reference(t, base+"-"+pureName)
