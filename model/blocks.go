@@ -182,8 +182,13 @@ func (j *attnJob) Run(worker, u0, u1 int) {
 	c := j.b.cfg
 	hd, qd, kvd := c.HeadDim, c.QDim(), c.KVDim()
 	group := c.NHead / c.NHeadKV
+	last := j.b.n*c.NHead - 1
 	for u := u0; u < u1; u++ {
-		i, h := u/c.NHead, u%c.NHead
+		// Units run last token first: under causal masking a token's cost
+		// grows with its position, and the pool hands out chunks in order,
+		// so the long rows go first and the chunks left at the end, when
+		// workers run out of work, are the short ones.
+		i, h := (last-u)/c.NHead, (last-u)%c.NHead
 		s := j.b.seqs[j.b.seq[i]].State
 		keys, vals := s.k[j.l], s.v[j.l]
 		kvOff := (h / group) * hd
@@ -193,9 +198,13 @@ func (j *attnJob) Run(worker, u0, u1 int) {
 			copy(q, j.q[i*qd+h*hd:i*qd+(h+1)*hd])
 			roundF16(q)
 		}
-		att := j.scores[worker][:j.b.pos[i]+1] // causal: positions 0..pos
+		// Causal: positions 0..pos. The head's keys and values are the
+		// rows kvd apart from kvOff on; the row kernels take them all at
+		// once (the same sums as Dot and Axpy per key, faster).
+		att := j.scores[worker][:j.b.pos[i]+1]
+		kernel.DotRows32(q, keys[kvOff:], kvd, att)
 		for t := range att {
-			att[t] = kernel.Dot(q, keys[t*kvd+kvOff:t*kvd+kvOff+hd]) * j.scale
+			att[t] *= j.scale
 		}
 		kernel.Softmax(att)
 		if s.kvF16 {
@@ -203,9 +212,7 @@ func (j *attnJob) Run(worker, u0, u1 int) {
 		}
 		o := j.out[i*qd+h*hd : i*qd+(h+1)*hd]
 		clear(o)
-		for t, a := range att {
-			kernel.Axpy(o, a, vals[t*kvd+kvOff:t*kvd+kvOff+hd])
-		}
+		kernel.AxpyRows(o, att, vals[kvOff:], kvd)
 	}
 }
 
