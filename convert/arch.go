@@ -37,6 +37,7 @@ var families = map[string]*family{
 	"LlamaForCausalLM":   llamaFamily,
 	"MistralForCausalLM": llamaFamily,
 	"Qwen2ForCausalLM":   qwen2Family,
+	"Qwen3ForCausalLM":   qwen3Family,
 	"GPT2LMHeadModel":    gpt2Family,
 	"Phi3ForCausalLM":    phi3Family,
 	"GemmaForCausalLM":   gemmaFamily,
@@ -63,6 +64,8 @@ func familyFor(h hparams) (*family, string, error) {
 			return llamaFamily, h.str("model_type"), nil
 		case "qwen2":
 			return qwen2Family, "qwen2", nil
+		case "qwen3":
+			return qwen3Family, "qwen3", nil
 		case "gpt2":
 			return gpt2Family, "gpt2", nil
 		case "phi3":
@@ -70,9 +73,9 @@ func familyFor(h hparams) (*family, string, error) {
 		case "gemma":
 			return gemmaFamily, "gemma", nil
 		}
-		return nil, "", fmt.Errorf("config.json: no architectures entry and model_type %q is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel, Phi3ForCausalLM, GemmaForCausalLM)", h.str("model_type"))
+		return nil, "", fmt.Errorf("config.json: no architectures entry and model_type %q is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GPT2LMHeadModel, Phi3ForCausalLM, GemmaForCausalLM)", h.str("model_type"))
 	}
-	return nil, "", fmt.Errorf("architecture %s is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel, Phi3ForCausalLM, GemmaForCausalLM)", strings.Join(names, ", "))
+	return nil, "", fmt.Errorf("architecture %s is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GPT2LMHeadModel, Phi3ForCausalLM, GemmaForCausalLM)", strings.Join(names, ", "))
 }
 
 // kvs collects metadata, keeping the first config error.

@@ -5,7 +5,8 @@
 // same tokenizer metadata, so that the file loads in slm and in llama.cpp.
 //
 // Supported architectures: LlamaForCausalLM (Llama 2/3, TinyLlama, SmolLM),
-// MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel (GPT-2,
+// MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM (dense Qwen3;
+// per-head q/k norms), GPT2LMHeadModel (GPT-2,
 // distilgpt2), Phi3ForCausalLM (Phi-3, Phi-3.5; fused qkv and gate/up,
 // LongRoPE factors) and GemmaForCausalLM (Gemma 1; norms stored as
 // 1 + w). Weights may be F32, F16 or BF16; the output type is any that

@@ -29,7 +29,8 @@ import (
 // (row length first) as symbols of the config:
 //
 //	embd = NEmbd, vocab = NVocab, ff = NFF, 2ff = 2·NFF, ctx = NCtxTrain,
-//	q = NHead·HeadDim, kv = NHeadKV·HeadDim, qkv = q + 2·kv, rot/2 = RopeDims/2
+//	q = NHead·HeadDim, kv = NHeadKV·HeadDim, qkv = q + 2·kv, rot/2 = RopeDims/2,
+//	head = HeadDim
 //
 // A missing tensor (unless tagged optional), a shape that differs from the
 // config, or an unsupported type is an error naming the tensor.
@@ -54,6 +55,7 @@ func symbols(c *Config) map[string]int {
 		"kv":    kv,
 		"qkv":   q + 2*kv,
 		"rot/2": c.RopeDims / 2,
+		"head":  c.HeadDim,
 	}
 }
 

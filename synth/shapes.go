@@ -11,7 +11,7 @@ import (
 type Shape struct {
 	Like    string // the --like name
 	Name    string // general.name of the files written
-	Arch    string // general.architecture: llama, qwen2, gpt2, phi3 or gemma
+	Arch    string // general.architecture: llama, qwen2, qwen3, gpt2, phi3 or gemma
 	NEmbd   int    // hidden_size / n_embd
 	NLayer  int    // num_hidden_layers / n_layer
 	NHead   int    // num_attention_heads
@@ -20,11 +20,11 @@ type Shape struct {
 	NVocab  int    // vocab_size
 	NCtx    int    // max_position_embeddings / n_positions
 
-	HeadSize      int // head_dim when it is not n_embd / n_head (Gemma: 256); 0 = n_embd / n_head
+	HeadSize      int // head_dim when it is not n_embd / n_head (Gemma: 256, Qwen3: 128); 0 = n_embd / n_head
 	OrigCtx       int // original_max_position_embeddings (phi3)
 	SlidingWindow int // sliding_window (phi3; llama.cpp ignores it for phi3)
 
-	RopeTheta float64 // rope_theta (llama, qwen2)
+	RopeTheta float64 // rope_theta (llama, qwen2, qwen3)
 	NormEps   float64 // rms_norm_eps or layer_norm_epsilon
 	Tied      bool    // tie_word_embeddings: no output.weight of its own
 	QKVBias   bool    // biases on q, k and v (qwen2)
@@ -62,15 +62,18 @@ func (s *Shape) HeadDim() int {
 //	distilgpt2      gpt2     768     6     12    12    3072   50257    1024   -        1e-5  (*)
 //	phi-3-mini      phi3    3072    32     32    32    8192   32064    4096   1e4      1e-5  no    fused qkv and gate/up (Phi-3-mini-4k)
 //	gemma-2b        gemma   2048    18      8     1   16384  256000    8192   1e4      1e-6  yes   heads of 256, GELU-gated MLP
+//	qwen3-0.6b      qwen3   1024    28     16     8    3072  151936   40960   1e6      1e-6  yes   heads of 128, per-head q/k RMSNorm
+//	qwen3-1.7b      qwen3   2048    28     16     8    6144  151936   40960   1e6      1e-6  yes   heads of 128, per-head q/k RMSNorm
+//	qwen3-4b        qwen3   2560    36     32     8    9728  151936   40960   1e6      1e-6  yes   heads of 128, per-head q/k RMSNorm
 //
 // (*) GPT-2 ties its output to the token embedding, but convert_hf_to_gguf.py
 // writes the tied matrix twice (token_embd.weight and output.weight), so the
 // gpt2 files have an output.weight like the converted ones.
 //
-// Every head is 64 wide, except Phi-3's (96) and Gemma's (256). The real
-// vocabularies differ (SentencePiece for TinyLlama, Phi-3 and Gemma,
-// tiktoken-style BPE for the others); synth always writes a synthetic
-// byte-level BPE vocabulary of the requested size.
+// Every head is 64 wide, except Phi-3's (96), Qwen3's (128) and Gemma's
+// (256). The real vocabularies differ (SentencePiece for TinyLlama, Phi-3
+// and Gemma, tiktoken-style BPE for the others); synth always writes a
+// synthetic byte-level BPE vocabulary of the requested size.
 var Shapes = []Shape{
 	{Like: "smollm2-135m", Name: "SmolLM2 135M", Arch: "llama", NEmbd: 576, NLayer: 30, NHead: 9, NHeadKV: 3, NFF: 1536,
 		NVocab: 49152, NCtx: 8192, RopeTheta: 100000, NormEps: 1e-5, Tied: true, Pre: "smollm"},
@@ -91,6 +94,12 @@ var Shapes = []Shape{
 		NVocab: 32064, NCtx: 4096, OrigCtx: 4096, SlidingWindow: 2047, RopeTheta: 10000, NormEps: 1e-5, Pre: "gpt-2"},
 	{Like: "gemma-2b", Name: "Gemma 2b", Arch: "gemma", NEmbd: 2048, NLayer: 18, NHead: 8, NHeadKV: 1, HeadSize: 256, NFF: 16384,
 		NVocab: 256000, NCtx: 8192, RopeTheta: 10000, NormEps: 1e-6, Tied: true, Pre: "gpt-2"},
+	{Like: "qwen3-0.6b", Name: "Qwen3 0.6B", Arch: "qwen3", NEmbd: 1024, NLayer: 28, NHead: 16, NHeadKV: 8, HeadSize: 128, NFF: 3072,
+		NVocab: 151936, NCtx: 40960, RopeTheta: 1000000, NormEps: 1e-6, Tied: true, Pre: "qwen2"},
+	{Like: "qwen3-1.7b", Name: "Qwen3 1.7B", Arch: "qwen3", NEmbd: 2048, NLayer: 28, NHead: 16, NHeadKV: 8, HeadSize: 128, NFF: 6144,
+		NVocab: 151936, NCtx: 40960, RopeTheta: 1000000, NormEps: 1e-6, Tied: true, Pre: "qwen2"},
+	{Like: "qwen3-4b", Name: "Qwen3 4B", Arch: "qwen3", NEmbd: 2560, NLayer: 36, NHead: 32, NHeadKV: 8, HeadSize: 128, NFF: 9728,
+		NVocab: 151936, NCtx: 40960, RopeTheta: 1000000, NormEps: 1e-6, Tied: true, Pre: "qwen2"},
 }
 
 // Lookup finds a shape by its --like name (case-insensitive; "qwen25-05b"
@@ -122,13 +131,13 @@ func Likes() []string {
 // check rejects shapes that no model loader would accept.
 func (s *Shape) check() error {
 	switch {
-	case s.Arch != "llama" && s.Arch != "qwen2" && s.Arch != "gpt2" && s.Arch != "phi3" && s.Arch != "gemma":
-		return fmt.Errorf("architecture %q: want llama, qwen2, gpt2, phi3 or gemma", s.Arch)
+	case s.Arch != "llama" && s.Arch != "qwen2" && s.Arch != "qwen3" && s.Arch != "gpt2" && s.Arch != "phi3" && s.Arch != "gemma":
+		return fmt.Errorf("architecture %q: want llama, qwen2, qwen3, gpt2, phi3 or gemma", s.Arch)
 	case s.NEmbd <= 0 || s.NLayer <= 0 || s.NHead <= 0 || s.NHeadKV <= 0 || s.NFF <= 0 || s.NCtx <= 0:
 		return fmt.Errorf("every dimension must be positive (n_embd %d, n_layer %d, n_head %d, n_head_kv %d, n_ff %d, ctx %d)",
 			s.NEmbd, s.NLayer, s.NHead, s.NHeadKV, s.NFF, s.NCtx)
-	case s.HeadSize < 0 || s.HeadSize != 0 && s.Arch != "gemma":
-		return fmt.Errorf("a head size of its own (%d) is only for gemma", s.HeadSize)
+	case s.HeadSize < 0 || s.HeadSize != 0 && s.Arch != "gemma" && s.Arch != "qwen3":
+		return fmt.Errorf("a head size of its own (%d) is only for gemma and qwen3", s.HeadSize)
 	case s.HeadSize == 0 && s.NEmbd%s.NHead != 0:
 		return fmt.Errorf("n_embd %d is not a multiple of n_head %d", s.NEmbd, s.NHead)
 	case s.NHead%s.NHeadKV != 0:

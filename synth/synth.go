@@ -234,7 +234,7 @@ func sourceTensors(s *Shape, target quant.Type) []Tensor {
 		if !s.Tied {
 			w("output.weight", e, v)
 		}
-	default: // llama, qwen2, gemma
+	default: // llama, qwen2, qwen3, gemma
 		if s.Llama3Rope != nil {
 			f32("rope_freqs.weight", fillRopeFreqs, hd/2)
 			ts[len(ts)-1].shape = s
@@ -245,6 +245,10 @@ func sourceTensors(s *Shape, target quant.Type) []Tensor {
 			w(p+"attn_q.weight", e, q)
 			w(p+"attn_k.weight", e, kv)
 			w(p+"attn_v.weight", e, kv)
+			if s.Arch == "qwen3" {
+				f32(p+"attn_q_norm.weight", fillOnes, hd)
+				f32(p+"attn_k_norm.weight", fillOnes, hd)
+			}
 			if s.QKVBias {
 				f32(p+"attn_q.bias", fillGauss, q)
 				f32(p+"attn_k.bias", fillGauss, kv)
@@ -340,6 +344,11 @@ func (sp *spec) metadata(seed uint64) []gguf.KV {
 	case "gpt2":
 		add(a+".attention.layer_norm_epsilon", float32(s.NormEps))
 	case "gemma": // convert_hf_to_gguf.py writes no rope keys for Gemma
+		add(a+".attention.layer_norm_rms_epsilon", float32(s.NormEps))
+		add(a+".attention.key_length", uint32(s.HeadDim()))
+		add(a+".attention.value_length", uint32(s.HeadDim()))
+	case "qwen3": // convert_hf_to_gguf.py writes the head size, no rope.dimension_count
+		add(a+".rope.freq_base", float32(s.RopeTheta))
 		add(a+".attention.layer_norm_rms_epsilon", float32(s.NormEps))
 		add(a+".attention.key_length", uint32(s.HeadDim()))
 		add(a+".attention.value_length", uint32(s.HeadDim()))

@@ -8,4 +8,5 @@ import (
 	_ "github.com/slm-dev/slm/model/llama" // LLaMA, Mistral, SmolLM, TinyLlama
 	_ "github.com/slm-dev/slm/model/phi3"  // Phi-3, Phi-3.5
 	_ "github.com/slm-dev/slm/model/qwen2" // Qwen2
+	_ "github.com/slm-dev/slm/model/qwen3" // Qwen3 (dense)
 )
