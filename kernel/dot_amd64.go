@@ -110,7 +110,7 @@ func init() {
 	registerDotRows(quant.Q4_0, TierAVX2, blockRows4(quant.Q4_0, quant.Q8_0, dotQ4_0x4AVX2, dotQ4_0AVX2))
 	registerDotRows(quant.Q8_0, TierAVX2, blockRows4(quant.Q8_0, quant.Q8_0, dotQ8_0x4AVX2, dotQ8_0AVX2))
 	registerDotRows2(quant.Q8_0, TierAVX2, blockRows4x2(quant.Q8_0, quant.Q8_0, dotQ8_0x4x2AVX2, dotQ8_0AVX2))
-	q8Cols4.tier, q8Cols4.fn = TierAVX2, q8Rows2x4AVX2
+	q8Cols4 = append(q8Cols4, impl[rowsCols4Fn]{TierAVX2, q8Rows2x4AVX2})
 	registerDotRows(quant.Q5_0, TierAVX2, blockRows4(quant.Q5_0, quant.Q8_0, dotQ5_0x4AVX2, dotQ5_0AVX2))
 	registerDotRows2(quant.Q5_0, TierAVX2, blockRows4x2(quant.Q5_0, quant.Q8_0, dotQ5_0x4x2AVX2, dotQ5_0AVX2))
 	registerDotRows(quant.F16, TierAVX2, floatRows4(2, dotF16x4AVX2, dotF16AVX2Go))

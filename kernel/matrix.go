@@ -369,11 +369,19 @@ var cols4For func(t quant.Type, tier Tier) cols4Fn
 // VecDot of each pair.
 type rowsCols4Fn = func(n int, w []byte, stride int, x []byte, xstride int, dst []float32, dstStride int)
 
-// q8Cols4 is the Q8_0 rows × 4 activations kernel of its tier (fn nil if
-// none); set by the architectures that have one.
-var q8Cols4 struct {
-	tier Tier
-	fn   rowsCols4Fn
+// q8Cols4 lists the Q8_0 rows × 4 activations kernels by tier; set by the
+// architectures that have them.
+var q8Cols4 []impl[rowsCols4Fn]
+
+// q8Cols4For is the Q8_0 rows × 4 activations kernel of exactly the given
+// tier (a route's dot tier), or nil.
+func q8Cols4For(tier Tier) rowsCols4Fn {
+	for _, im := range q8Cols4 {
+		if im.tier == tier {
+			return im.fn
+		}
+	}
+	return nil
 }
 
 // Run computes output rows [r0, r1) for all n inputs.
@@ -418,7 +426,7 @@ func (j *matJob) runFast(r0, r1 int) {
 			}
 		}
 	}
-	if f := q8Cols4.fn; f != nil && n >= 4 && m.Type == quant.Q8_0 && rt.tier == q8Cols4.tier {
+	if f := q8Cols4For(rt.tier); f != nil && n >= 4 && m.Type == quant.Q8_0 {
 		// Each weight block load shared by 4 activation rows.
 		ab := j.ab
 		for ; t0+4 <= n; t0 += 4 {

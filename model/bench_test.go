@@ -79,3 +79,27 @@ func BenchmarkPromptFile(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
 }
+
+// BenchmarkDecodeFile is BenchmarkDecode (one-token Evals at position ~64)
+// on the GGUF file named by SLM_BENCH_FILE.
+func BenchmarkDecodeFile(b *testing.B) {
+	path := os.Getenv("SLM_BENCH_FILE")
+	if path == "" {
+		b.Skip("SLM_BENCH_FILE not set")
+	}
+	_, m := openModel(b, path)
+	nv := m.Config().NVocab
+	s := newState(b, m, 96)
+	evalAll(b, m, s, randomTokens(64, nv, 8))
+	logits := make([]float32, nv)
+	tok := []int32{5}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		s.Truncate(64 + i%16)
+		if err := m.Eval(s, tok, logits, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
+}
