@@ -195,23 +195,39 @@ func blockRows4x2(w, act quant.Type, fn func(w *byte, stride int, x *byte, xstri
 // q8Rows2x4AVX2 is a rowsCols4Fn of Q8_0 weights: 2 rows × 4 activations
 // a call, the single-row kernel for an odd last row.
 func q8Rows2x4AVX2(n int, wq []byte, stride int, xq []byte, xstride int, dst []float32, dstStride int) {
-	nb := n / 32
-	rows := len(dst) - 3*dstStride
+	if nb, rows, ok := q8Cols4Check(n, wq, stride, xq, xstride, dst, dstStride); ok {
+		q8Cols4Rest(0, rows, nb, wq, stride, xq, xstride, dst, dstStride)
+	}
+}
+
+// q8Cols4Check validates a Q8_0 rowsCols4Fn call for the assembly (which
+// reads nb blocks of every row and activation unchecked) and returns the
+// block and row counts; ok is false when no kernel needs to run (no rows,
+// or no whole block: the outputs are then zero).
+func q8Cols4Check(n int, wq []byte, stride int, xq []byte, xstride int, dst []float32, dstStride int) (nb, rows int, ok bool) {
+	nb = n / 32
+	rows = len(dst) - 3*dstStride
 	if rows <= 0 {
-		return
+		return 0, 0, false
 	}
 	if nb <= 0 {
 		for c := range 4 {
 			clear(dst[c*dstStride : c*dstStride+rows])
 		}
-		return
+		return 0, 0, false
 	}
 	_ = xq[3*xstride+nb*34-1]
 	_ = wq[(rows-1)*stride+nb*34-1]
 	if nb*34 > stride || nb*34 > xstride {
 		panic("kernel: rows overlap")
 	}
-	r := 0
+	return nb, rows, true
+}
+
+// q8Cols4Rest computes rows r..rows-1 of a checked Q8_0 rowsCols4Fn call
+// with the AVX2 kernels: two rows × four activations a call, the
+// single-row kernel for an odd last row.
+func q8Cols4Rest(r, rows, nb int, wq []byte, stride int, xq []byte, xstride int, dst []float32, dstStride int) {
 	for ; r+2 <= rows; r += 2 {
 		dotQ8_0x2x4AVX2(&wq[r*stride], stride, &xq[0], xstride, nb, &dst[r], 4*dstStride)
 	}

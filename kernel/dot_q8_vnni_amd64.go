@@ -38,33 +38,13 @@ func init() {
 // a call, then the AVX2 2-row and single-row kernels for the last
 // rows%4 rows.
 func q8Rows4x4VNNI(n int, wq []byte, stride int, xq []byte, xstride int, dst []float32, dstStride int) {
-	nb := n / 32
-	rows := len(dst) - 3*dstStride
-	if rows <= 0 {
+	nb, rows, ok := q8Cols4Check(n, wq, stride, xq, xstride, dst, dstStride)
+	if !ok {
 		return
-	}
-	if nb <= 0 {
-		for c := range 4 {
-			clear(dst[c*dstStride : c*dstStride+rows])
-		}
-		return
-	}
-	_ = xq[3*xstride+nb*34-1]
-	_ = wq[(rows-1)*stride+nb*34-1]
-	if nb*34 > stride || nb*34 > xstride {
-		panic("kernel: rows overlap")
 	}
 	r := 0
 	for ; r+4 <= rows; r += 4 {
 		dotQ8_0x4x4VNNI(&wq[r*stride], stride, &xq[0], xstride, nb, &dst[r], 4*dstStride)
 	}
-	if r+2 <= rows {
-		dotQ8_0x2x4AVX2(&wq[r*stride], stride, &xq[0], xstride, nb, &dst[r], 4*dstStride)
-		r += 2
-	}
-	if r < rows {
-		for c := range 4 {
-			dst[c*dstStride+r] = dotQ8_0AVX2(&wq[r*stride], &xq[c*xstride], nb)
-		}
-	}
+	q8Cols4Rest(r, rows, nb, wq, stride, xq, xstride, dst, dstStride)
 }
