@@ -146,7 +146,7 @@ func RunModels(ctx context.Context, c ModelConfig, threads int, emit func(Row) e
 }
 
 func benchModel(ctx context.Context, c ModelConfig, path string, threads int, emit func(Row) error) error {
-	f, err := gguf.Open(path)
+	f, err := gguf.OpenResident(path) // as engine.Open: what slm run and serve measure
 	if err != nil {
 		return err
 	}

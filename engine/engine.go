@@ -30,9 +30,10 @@ type Model struct {
 // long context does not reserve gigabytes of KV cache unasked.
 const MaxDefaultContext = 4096
 
-// Open loads a GGUF model file from disk (memory-mapped).
+// Open loads a GGUF model file from disk (into huge-page memory where the
+// system offers it, else memory-mapped: see gguf.OpenResident).
 func Open(path string) (*Model, error) {
-	f, err := gguf.Open(path)
+	f, err := gguf.OpenResident(path)
 	if err != nil {
 		return nil, err
 	}

@@ -99,10 +99,11 @@ type File struct {
 	Alignment  uint64
 	DataOffset uint64 // start of the tensor data section in the file
 
-	data   []byte // the whole file
-	kv     map[string]int
-	tensor map[string]int
-	close  func() error
+	data     []byte // the whole file
+	kv       map[string]int
+	tensor   map[string]int
+	close    func() error
+	resident bool // data read into huge-page memory (OpenResident)
 }
 
 // Close releases the file's mapping. Tensor data must not be used afterwards.
