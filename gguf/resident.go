@@ -3,6 +3,8 @@ package gguf
 import (
 	"fmt"
 	"os"
+
+	"github.com/slm-dev/slm/internal/hugepage"
 )
 
 // OpenResident opens a model file for inference: where the operating system
@@ -19,7 +21,7 @@ import (
 // without huge pages keep Open's memory mapping. Any failure to set up the
 // copy falls back to Open as well.
 func OpenResident(path string) (*File, error) {
-	if os.Getenv("SLM_MMAP") != "" || !hugePagesAvailable() {
+	if os.Getenv("SLM_MMAP") != "" || !hugepage.Available() {
 		return Open(path)
 	}
 	data, release, err := readHuge(path, residentMin)

@@ -2,6 +2,4 @@
 
 package gguf
 
-func hugePagesAvailable() bool { return false }
-
 func readHuge(string, int64) ([]byte, func() error, error) { return nil, nil, nil }

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/slm-dev/slm/internal/hugepage"
 )
 
 // OpenResident gives the same file as Open, whether it copies the data into
@@ -31,7 +33,7 @@ func TestOpenResident(t *testing.T) {
 		if d := sameContent(f, want); d != "" {
 			t.Errorf("SLM_MMAP=%q: %s", env, d)
 		}
-		if wantResident := env == "" && hugePagesAvailable(); f.Resident() != wantResident {
+		if wantResident := env == "" && hugepage.Available(); f.Resident() != wantResident {
 			t.Errorf("SLM_MMAP=%q: Resident() = %v, want %v", env, f.Resident(), wantResident)
 		}
 		if err := f.Close(); err != nil {

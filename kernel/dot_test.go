@@ -340,7 +340,7 @@ func TestPackedQ4_0(t *testing.T) {
 		rb := n / 32 * 18
 		for _, rows := range []int{8, 16, 24} {
 			data := randomWeights(r, quant.Q4_0, rows*n)
-			pk := packQ4_0(data, rows, rb)
+			pk := packQ4_0(data, rows, rb).Bytes
 			gp := guarded(t, len(pk))
 			copy(gp, pk)
 			nb := n / 32

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/slm-dev/slm/quant"
@@ -486,5 +487,32 @@ func BenchmarkMatVec(b *testing.B) {
 				m.MatVec(out, x)
 			}
 		})
+	}
+}
+
+// A Slice keeps the huge-page buffer of its parent's repacked Q4_0 groups
+// alive: products on it are right after the parent is collected.
+func TestPackedSliceOutlivesParent(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	const rows, cols = 8192, 512 // 2.4 MB repacked: a huge-page buffer where available
+	data := randomWeights(r, quant.Q4_0, rows*cols)
+	parent, err := NewMatrix(quant.Q4_0, data, rows, cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := parent.Slice(4096, 4104)
+	want := make([]float32, 8)
+	x := testFloats(r, cols, 0)
+	ref, _ := NewMatrix(quant.Q4_0, data[4096*cols/32*18:4104*cols/32*18], 8, cols)
+	ref.MatMul(want, x, 1)
+	parent = nil
+	runtime.GC()
+	runtime.GC()
+	got := make([]float32, 8)
+	s.MatMul(got, x, 1)
+	for i := range got {
+		if !sameBits(got[i], want[i]) {
+			t.Fatalf("row %d: %g, want %g", i, got[i], want[i])
+		}
 	}
 }

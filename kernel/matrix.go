@@ -5,6 +5,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/slm-dev/slm/internal/hugepage"
 	"github.com/slm-dev/slm/internal/parallel"
 	"github.com/slm-dev/slm/quant"
 )
@@ -24,6 +25,7 @@ type Matrix struct {
 
 	pk       []byte // Q4_0: the whole 8-row groups repacked (pack.go), or nil
 	pkGroups int
+	pkMem    *hugepage.Buffer // owns pk (shared by Slices); keep with pk
 }
 
 // NewMatrix wraps encoded weights. It checks that t can be dequantized, that
@@ -48,7 +50,8 @@ func NewMatrix(t quant.Type, data []byte, rows, cols int) (*Matrix, error) {
 		f16ToF32Table()
 	}
 	if t == quant.Q4_0 && q40Packed.x8 != nil && rows >= 8 {
-		m.pk, m.pkGroups = packQ4_0(m.Data, rows, rb), rows/8
+		m.pkMem = packQ4_0(m.Data, rows, rb)
+		m.pk, m.pkGroups = m.pkMem.Bytes, rows/8
 	}
 	reserve(cols)
 	if rt := routeFor(t); rt.ok && cols%rt.actElem == 0 {

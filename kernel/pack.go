@@ -1,6 +1,9 @@
 package kernel
 
-import "github.com/slm-dev/slm/quant"
+import (
+	"github.com/slm-dev/slm/internal/hugepage"
+	"github.com/slm-dev/slm/quant"
+)
 
 // Q4_0 weights repacked at load into row-interleaved blocks, as llama.cpp
 // does on x86 (its q4_0_8x8 layout, ours differs in detail): for each group
@@ -31,10 +34,13 @@ var q40Packed struct {
 
 var q4PackOrder = [8]int{0, 2, 4, 6, 1, 3, 5, 7}
 
-// packQ4_0 repacks the whole groups of 8 rows of a Q4_0 matrix.
-func packQ4_0(data []byte, rows, rowBytes int) []byte {
+// packQ4_0 repacks the whole groups of 8 rows of a Q4_0 matrix, into huge
+// pages when the copy is large (decode streams it every token; see package
+// hugepage).
+func packQ4_0(data []byte, rows, rowBytes int) *hugepage.Buffer {
 	groups, nb := rows/8, rowBytes/18
-	out := make([]byte, groups*nb*q4PackBlock)
+	buf := hugepage.New(groups*nb*q4PackBlock, hugepage.Size)
+	out := buf.Bytes
 	for g := range groups {
 		for b := range nb {
 			dst := out[(g*nb+b)*q4PackBlock:][:q4PackBlock]
@@ -48,7 +54,7 @@ func packQ4_0(data []byte, rows, rowBytes int) []byte {
 			}
 		}
 	}
-	return out
+	return buf
 }
 
 // q8Sums sets sums[b] = 8·Σ q over each Q8_0 block of x (nb blocks).
