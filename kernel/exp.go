@@ -90,27 +90,62 @@ func siluMulGeneric(gate, up []float32) {
 // Softmax replaces x by exp(x - max) / sum and applies 1/sum as one float32
 // factor, as ggml does. The sum is kept in float64 and, like ggml's SIMD
 // softmax, takes each group of eight exponentials as one float32 sum
-// (expSumGeneric gives the order). Entries of -Inf become 0.
+// (expSumGeneric gives the order). Entries of -Inf become 0; a NaN anywhere
+// makes every entry NaN.
 func Softmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
+	k := vecKernels()
+	m := 0
+	if k.expSum != nil {
+		m = len(x) &^ 7
+	}
+	mx := float32(math.Inf(-1))
+	if m > 0 {
+		mx = k.max(x[:m])
+	}
+	for _, v := range x[m:] {
+		if v > mx {
+			mx = v
+		}
+	}
+	var sum float64
+	if m > 0 {
+		sum = k.expSum(x[:m], mx)
+	}
+	sum = expSumGeneric(x[m:], mx, sum)
+	scale(k, x, float32(1/sum))
+}
+
+// maxGeneric is the largest of x (-Inf for none), NaNs passed over. The SIMD
+// versions may return a NaN instead, or the other zero of a ±0 tie: neither
+// changes what Softmax computes from it (a NaN makes the sum NaN either way;
+// x - (+0) and x - (-0) have the same exponential).
+func maxGeneric(x []float32) float32 {
 	mx := float32(math.Inf(-1))
 	for _, v := range x {
 		if v > mx {
 			mx = v
 		}
 	}
-	var sum float64
+	return mx
+}
+
+// Scale multiplies y by a: y[i] *= a.
+func Scale(y []float32, a float32) { scale(vecKernels(), y, a) }
+
+func scale(k vecFns, y []float32, a float32) {
 	m := 0
-	if k := vecKernels(); k.expSum != nil {
-		m = len(x) &^ 7
+	if k.scale != nil {
+		m = len(y) &^ 7
 		if m > 0 {
-			sum = k.expSum(x[:m], mx)
+			k.scale(y[:m], a)
 		}
 	}
-	sum = expSumGeneric(x[m:], mx, sum)
-	Scale(x, float32(1/sum))
+	for i := m; i < len(y); i++ {
+		y[i] *= a
+	}
 }
 
 // expSumGeneric replaces x[i] by expf(x[i] - mx) and returns sum plus their
@@ -141,6 +176,8 @@ func expSumGeneric(x []float32, mx float32, sum float64) float64 {
 type vecFns struct {
 	siluMul func(gate, up []float32)
 	expSum  func(x []float32, mx float32) float64 // expSumGeneric with sum 0
+	max     func(x []float32) float32             // maxGeneric, see there for NaN and ±0
+	scale   func(y []float32, a float32)          // y[i] *= a
 }
 
 var vecImpls []impl[vecFns]

@@ -207,3 +207,54 @@ exps_done:
 	VMOVSD X15, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func maxAVX2(x *float32, n int) float32
+//
+// maxGeneric for n a multiple of 8: lane-wise max(x, acc) keeps acc when x
+// is NaN (VMAXPS returns its second source then), then the eight lanes.
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ         x+0(FP), DI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS expk<>+384(SB), Y0 // +Inf
+	VXORPS       K_SIGN, Y0, Y0     // -Inf
+	SHRQ         $3, CX
+	JZ           max_done
+
+max_loop:
+	VMOVUPS (DI), Y1
+	VMAXPS  Y0, Y1, Y0
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     max_loop
+
+max_done:
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS       X0, X1, X0
+	VPSHUFD      $0x0e, X0, X1
+	VMAXPS       X0, X1, X0
+	VPSHUFD      $0x01, X0, X1
+	VMAXSS       X0, X1, X0
+	VMOVSS       X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func scaleAVX2(y *float32, n int, a float32)
+//
+// y[i] *= a for n a multiple of 8.
+TEXT ·scaleAVX2(SB), NOSPLIT, $0-20
+	MOVQ         y+0(FP), DI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS a+16(FP), Y0
+	SHRQ         $3, CX
+	JZ           scale_done
+
+scale_loop:
+	VMULPS  (DI), Y0, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     scale_loop
+
+scale_done:
+	VZEROUPPER
+	RET

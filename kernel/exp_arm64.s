@@ -167,3 +167,55 @@ exps_loop:
 exps_done:
 	FMOVD F31, ret+24(FP)
 	RET
+
+#define FMAXP_S(d, n)     WORD $(0x7E30F800 | ((n)<<5) | (d))             // Sd = max(Vn.S[0], Vn.S[1])
+
+// func maxNEON(x *float32, n int) float32
+//
+// maxGeneric for n a multiple of 8 (FMAX gives NaN where maxGeneric passes
+// a NaN over; Softmax's result is all NaN either way).
+TEXT ·maxNEON(SB), NOSPLIT, $0-20
+	MOVD  x+0(FP), R0
+	MOVD  n+8(FP), R2
+	MOVW  $0xff800000, R3
+	VDUP  R3, V0.S4              // -Inf
+	VMOV  V0.B16, V1.B16
+	LSR   $3, R2
+	CBZ   R2, max_done
+
+max_loop:
+	VLD1.P 32(R0), [V2.S4, V3.S4]
+	FMAX_4S(0, 0, 2)
+	FMAX_4S(1, 1, 3)
+	SUB  $1, R2
+	CBNZ R2, max_loop
+
+max_done:
+	FMAX_4S(0, 0, 1)
+	EXT8_16B(1, 0, 0)
+	FMAX_4S(0, 0, 1)
+	FMAXP_S(0, 0)
+	FMOVS F0, ret+16(FP)
+	RET
+
+// func scaleNEON(y *float32, n int, a float32)
+//
+// y[i] *= a for n a multiple of 8.
+TEXT ·scaleNEON(SB), NOSPLIT, $0-20
+	MOVD  y+0(FP), R0
+	MOVD  n+8(FP), R2
+	FMOVS a+16(FP), F4
+	VDUP  V4.S[0], V4.S4
+	LSR   $3, R2
+	CBZ   R2, scale_done
+
+scale_loop:
+	VLD1 (R0), [V0.S4, V1.S4]
+	FMUL_4S(0, 0, 4)
+	FMUL_4S(1, 1, 4)
+	VST1.P [V0.S4, V1.S4], 32(R0)
+	SUB  $1, R2
+	CBNZ R2, scale_loop
+
+scale_done:
+	RET

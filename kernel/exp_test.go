@@ -176,3 +176,58 @@ func FuzzExpf(f *testing.F) {
 		}
 	})
 }
+
+// Softmax and Scale give the same bits on every tier as on the generic
+// code, whatever the maximum kernel returns for NaNs and ±0 ties.
+func TestSoftmaxTiers(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	defer setForcedTier(setForcedTier(-1))
+	for _, n := range []int{1, 7, 8, 9, 16, 63, 64, 65, 200, 3000} {
+		for rep := range 6 {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(r.NormFloat64() * 5)
+			}
+			switch rep {
+			case 1:
+				x[r.IntN(n)] = float32(math.Inf(-1))
+			case 2:
+				for i := range x {
+					x[i] = float32(math.Copysign(0, float64(r.IntN(2)*2-1)))
+				}
+			case 3:
+				x[r.IntN(n)] = float32(math.NaN())
+			case 4:
+				x[r.IntN(n)] = float32(math.Inf(1))
+			}
+			setForcedTier(TierGeneric)
+			want := append([]float32(nil), x...)
+			Softmax(want)
+			wantScaled := append([]float32(nil), x...)
+			Scale(wantScaled, 0.37)
+			for _, im := range vecImpls {
+				if !cpuHas(im.tier) {
+					continue
+				}
+				setForcedTier(im.tier)
+				got := append([]float32(nil), x...)
+				Softmax(got)
+				scaled := append([]float32(nil), x...)
+				Scale(scaled, 0.37)
+				for i := range got {
+					if !sameBits(got[i], want[i]) {
+						t.Fatalf("%v n=%d rep %d: softmax[%d] = %g, want %g", im.tier, n, rep, i, got[i], want[i])
+					}
+					if !sameBits(scaled[i], wantScaled[i]) {
+						t.Fatalf("%v n=%d rep %d: scale[%d] = %g, want %g", im.tier, n, rep, i, scaled[i], wantScaled[i])
+					}
+				}
+				if m := n &^ 7; m > 0 && rep != 3 {
+					if got, want := im.fn.max(x[:m]), maxGeneric(x[:m]); got != want {
+						t.Fatalf("%v n=%d rep %d: max %g, want %g", im.tier, n, rep, got, want)
+					}
+				}
+			}
+		}
+	}
+}

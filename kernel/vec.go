@@ -56,10 +56,3 @@ func Mul(y, x []float32) {
 		y[i] *= x[i]
 	}
 }
-
-// Scale multiplies y by a.
-func Scale(y []float32, a float32) {
-	for i := range y {
-		y[i] *= a
-	}
-}
