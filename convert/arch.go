@@ -41,6 +41,8 @@ var families = map[string]*family{
 	"GPT2LMHeadModel":    gpt2Family,
 	"Phi3ForCausalLM":    phi3Family,
 	"GemmaForCausalLM":   gemmaFamily,
+	"Gemma2ForCausalLM":  gemma2Family,
+	"Gemma3ForCausalLM":  gemma3Family,
 }
 
 // familyFor picks the family from config.json.
@@ -57,6 +59,9 @@ func familyFor(h hparams) (*family, string, error) {
 		if f, ok := families[n]; ok {
 			return f, n, nil
 		}
+		if n == "Gemma3ForConditionalGeneration" {
+			return nil, "", fmt.Errorf("architecture Gemma3ForConditionalGeneration (Gemma 3 with vision) is not supported: convert a text-only checkpoint (Gemma3ForCausalLM: gemma-3-270m, gemma-3-1b)")
+		}
 	}
 	if len(names) == 0 {
 		switch h.str("model_type") {
@@ -72,10 +77,14 @@ func familyFor(h hparams) (*family, string, error) {
 			return phi3Family, "phi3", nil
 		case "gemma":
 			return gemmaFamily, "gemma", nil
+		case "gemma2":
+			return gemma2Family, "gemma2", nil
+		case "gemma3_text":
+			return gemma3Family, "gemma3_text", nil
 		}
-		return nil, "", fmt.Errorf("config.json: no architectures entry and model_type %q is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GPT2LMHeadModel, Phi3ForCausalLM, GemmaForCausalLM)", h.str("model_type"))
+		return nil, "", fmt.Errorf("config.json: no architectures entry and model_type %q is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GPT2LMHeadModel, Phi3ForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM)", h.str("model_type"))
 	}
-	return nil, "", fmt.Errorf("architecture %s is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GPT2LMHeadModel, Phi3ForCausalLM, GemmaForCausalLM)", strings.Join(names, ", "))
+	return nil, "", fmt.Errorf("architecture %s is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GPT2LMHeadModel, Phi3ForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM)", strings.Join(names, ", "))
 }
 
 // kvs collects metadata, keeping the first config error.

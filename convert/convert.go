@@ -8,8 +8,9 @@
 // MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM (dense Qwen3;
 // per-head q/k norms), GPT2LMHeadModel (GPT-2,
 // distilgpt2), Phi3ForCausalLM (Phi-3, Phi-3.5; fused qkv and gate/up,
-// LongRoPE factors) and GemmaForCausalLM (Gemma 1; norms stored as
-// 1 + w). Weights may be F32, F16 or BF16; the output type is any that
+// LongRoPE factors), GemmaForCausalLM (Gemma 1; norms stored as
+// 1 + w), Gemma2ForCausalLM (soft-capping, sliding window, post-norms) and
+// Gemma3ForCausalLM (Gemma 3 text: q/k norms, local and global layers). Weights may be F32, F16 or BF16; the output type is any that
 // package quant can encode (1-D tensors and norms stay F32).
 package convert
 

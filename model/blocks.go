@@ -1,6 +1,8 @@
 package model
 
 import (
+	"math"
+
 	"github.com/slm-dev/slm/internal/parallel"
 	"github.com/slm-dev/slm/kernel"
 	"github.com/slm-dev/slm/quant"
@@ -137,6 +139,30 @@ func (b *Batch) GELUMLP(out, x []float32, up *kernel.Matrix, bUp []float32, down
 // q and out are (n, q). Queries and keys must already carry their positions
 // (RoPE). The work is spread over the worker pool when it is large.
 func (b *Batch) Attention(l int, out, q, k, v []float32, scale float32) {
+	b.AttentionOpts(l, out, q, k, v, AttnOpts{Scale: scale})
+}
+
+// AttnOpts are the options of AttentionOpts.
+type AttnOpts struct {
+	// Scale is the factor of q·k (llama.cpp's kq_scale).
+	Scale float32
+	// SoftCap, when not 0, caps the scaled scores before the softmax as
+	// llama.cpp's attn_soft_cap does (Gemma 2), in float32:
+	// s = SoftCap · tanh(s · (1/SoftCap)) (see SoftCap).
+	SoftCap float32
+	// Window, when not 0, is a sliding window: a query at position p sees
+	// the keys at positions max(0, p−Window+1) … p, Window of them counting
+	// its own. It is llama.cpp's LLAMA_SWA_TYPE_STANDARD mask (a key at p0
+	// is masked when p − p0 ≥ n_swa), which Gemma 2 and Gemma 3 both use.
+	// Keys out of the window are skipped: the softmax of the row with
+	// them masked to −∞ (their exp is 0; ggml's summation order over the
+	// full masked row may differ in the last bits).
+	Window int
+}
+
+// AttentionOpts is Attention with a soft-cap of the scores and a sliding
+// window (both off at zero, where the results are Attention's, bit for bit).
+func (b *Batch) AttentionOpts(l int, out, q, k, v []float32, o AttnOpts) {
 	c := b.cfg
 	kvd := c.KVDim()
 	r := 0
@@ -153,7 +179,7 @@ func (b *Batch) Attention(l int, out, q, k, v []float32, scale float32) {
 	}
 
 	j := &b.attn
-	j.b, j.l, j.q, j.out, j.scale = b, l, q, out, scale
+	j.b, j.l, j.q, j.out, j.scale, j.softCap, j.window = b, l, q, out, o.Scale, o.SoftCap, o.Window
 	units := b.n * c.NHead
 	if b.work < attnParallelWork || units < 2 {
 		j.Run(0, 0, units)
@@ -171,11 +197,15 @@ const attnParallelWork = 1 << 15
 // so that handing it to the pool allocates nothing.
 type attnJob struct {
 	b      *Batch
-	l      int         // layer
-	q, out []float32   // (n, q)
-	scale  float32     // factor of q·k
-	scores [][]float32 // per worker, (nCtx)
-	qh     [][]float32 // per worker, (head_dim): a query rounded to fp16
+	l      int       // layer
+	q, out []float32 // (n, q)
+	scale  float32   // factor of q·k
+	// softCap caps the scaled scores (0: no cap); window is the sliding
+	// window (0: none). See AttnOpts.
+	softCap float32
+	window  int
+	scores  [][]float32 // per worker, (nCtx)
+	qh      [][]float32 // per worker, (head_dim): a query rounded to fp16
 }
 
 func (j *attnJob) Run(worker, u0, u1 int) {
@@ -198,13 +228,22 @@ func (j *attnJob) Run(worker, u0, u1 int) {
 			copy(q, j.q[i*qd+h*hd:i*qd+(h+1)*hd])
 			roundF16(q)
 		}
-		// Causal: positions 0..pos. The head's keys and values are the
-		// rows kvd apart from kvOff on; the row kernels take them all at
-		// once (the same sums as Dot and Axpy per key, faster).
-		att := j.scores[worker][:j.b.pos[i]+1]
-		kernel.DotRows32(q, keys[kvOff:], kvd, att)
+		// Causal: positions lo..pos, lo = 0 without a sliding window. The
+		// head's keys and values are the rows kvd apart from lo·kvd+kvOff
+		// on; the row kernels take them all at once (the same sums as Dot
+		// and Axpy per key, faster).
+		pos := int(j.b.pos[i])
+		lo := 0
+		if j.window > 0 && pos-j.window+1 > 0 {
+			lo = pos - j.window + 1
+		}
+		att := j.scores[worker][:pos+1-lo]
+		kernel.DotRows32(q, keys[lo*kvd+kvOff:], kvd, att)
 		for t := range att {
 			att[t] *= j.scale
+		}
+		if j.softCap != 0 {
+			SoftCap(att, j.softCap)
 		}
 		kernel.Softmax(att)
 		if s.kvF16 {
@@ -212,7 +251,7 @@ func (j *attnJob) Run(worker, u0, u1 int) {
 		}
 		o := j.out[i*qd+h*hd : i*qd+(h+1)*hd]
 		clear(o)
-		kernel.AxpyRows(o, att, vals[kvOff:], kvd)
+		kernel.AxpyRows(o, att, vals[lo*kvd+kvOff:], kvd)
 	}
 }
 
@@ -220,5 +259,22 @@ func (j *attnJob) Run(worker, u0, u1 int) {
 func roundF16(x []float32) {
 	for i, v := range x {
 		x[i] = quant.F16ToF32(quant.F32ToF16(v))
+	}
+}
+
+// SoftCap caps x in place as llama.cpp's soft-capping does (Gemma 2's
+// attention scores and final logits: ggml_scale by 1/c, ggml_tanh,
+// ggml_scale by c), each step rounded to float32:
+//
+//	x[i] = c · tanh(x[i] · (1/c))
+//
+// The tanh is math.Tanh of the float32 argument, rounded to float32 (ggml
+// calls tanhf; the two agree but for rare last-bit differences of tanhf's
+// rounding). Nothing is allocated.
+func SoftCap(x []float32, c float32) {
+	inv := 1 / c
+	for i, v := range x {
+		t := float32(math.Tanh(float64(v * inv)))
+		x[i] = c * t
 	}
 }

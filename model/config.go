@@ -243,3 +243,48 @@ func (c *Config) Rope(neox bool, freqFactors []float32) kernel.Rope {
 	}
 	return r
 }
+
+// ReadUint reads a non-negative integer key of a family's own (full name);
+// def < 0 makes it required. Values above the size bound are errors.
+func ReadUint(f *gguf.File, key string, def int) (int, error) {
+	v, ok := f.Get(key)
+	if !ok {
+		if def < 0 {
+			return 0, fmt.Errorf("missing metadata key %s", key)
+		}
+		return def, nil
+	}
+	n, ok := f.Uint(key)
+	if !ok {
+		return 0, fmt.Errorf("%s: want a non-negative integer, have %v (%T)", key, v, v)
+	}
+	if n > maxDim {
+		return 0, fmt.Errorf("%s = %d is too large", key, n)
+	}
+	return int(n), nil
+}
+
+// ReadPositive reads a positive finite float key of a family's own (full
+// name), def when absent.
+func ReadPositive(f *gguf.File, key string, def float32) (float32, error) {
+	v, ok := f.Get(key)
+	if !ok {
+		return def, nil
+	}
+	x, ok := f.Float(key)
+	if !ok || math.IsNaN(x) || math.IsInf(x, 0) || x <= 0 || float32(x) == 0 || math.IsInf(float64(float32(x)), 0) {
+		return 0, fmt.Errorf("%s: want a positive number, have %v (%T)", key, v, v)
+	}
+	return float32(x), nil
+}
+
+// GemmaQueryScale is llama.cpp's f_attention_scale for Gemma 2 and 3, the
+// factor of the queries before q·k: 1/√head_dim, or 1/√(n_embd/n_head)
+// for the 27B models (byEmbd), computed in float32 as llama.cpp.
+func GemmaQueryScale(c *Config, byEmbd bool) float32 {
+	d := c.HeadDim
+	if byEmbd {
+		d = c.NEmbd / c.NHead
+	}
+	return 1 / float32(math.Sqrt(float64(float32(d))))
+}

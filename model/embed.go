@@ -18,6 +18,17 @@ func (b *Batch) Output(out []float32, output *kernel.Matrix, h []float32, nOut i
 	b.Linear(out, output, nil, h, nOut)
 }
 
+// SoftCapOutput caps the nOut rows of logits Output wrote, as Gemma 2's
+// final logit soft-capping does after the output projection (SoftCap with
+// factor c); in a pass of EvalHidden, which returns hidden states, it does
+// nothing.
+func (b *Batch) SoftCapOutput(logits []float32, nOut int, c float32) {
+	if b.hidden {
+		return
+	}
+	SoftCap(logits[:nOut*b.cfg.NVocab], c)
+}
+
 // EvalHidden is EvalBatch returning, instead of logits, the final hidden
 // states (after the output norm, before the output projection): hidden
 // receives, in the order of seqs, the rows each Seq asks for (Seq.Logits:

@@ -329,7 +329,7 @@ func TestLoadErrors(t *testing.T) {
 	i := bytes.Index(data, []byte("\x05\x00\x00\x00\x00\x00\x00\x00llama"))
 	copy(data[i+8:], "llamb")
 	err = loadBytes(t, data)
-	wantErr(t, err, `"llamb"`, "gemma, gpt2, llama, phi3, qwen2")
+	wantErr(t, err, `"llamb"`, "gemma, gemma2, gemma3, gpt2, llama, phi3, qwen2")
 }
 
 func TestConfig(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 type Shape struct {
 	Like    string // the --like name
 	Name    string // general.name of the files written
-	Arch    string // general.architecture: llama, qwen2, qwen3, gpt2, phi3 or gemma
+	Arch    string // general.architecture: llama, qwen2, qwen3, gpt2, phi3, gemma, gemma2 or gemma3
 	NEmbd   int    // hidden_size / n_embd
 	NLayer  int    // num_hidden_layers / n_layer
 	NHead   int    // num_attention_heads
@@ -22,7 +22,10 @@ type Shape struct {
 
 	HeadSize      int // head_dim when it is not n_embd / n_head (Gemma: 256, Qwen3: 128); 0 = n_embd / n_head
 	OrigCtx       int // original_max_position_embeddings (phi3)
-	SlidingWindow int // sliding_window (phi3; llama.cpp ignores it for phi3)
+	SlidingWindow int // sliding_window (phi3, where llama.cpp ignores it; gemma2, gemma3)
+
+	AttnSoftcap  float64 // attn_logit_softcapping (gemma2)
+	FinalSoftcap float64 // final_logit_softcapping (gemma2)
 
 	RopeTheta float64 // rope_theta (llama, qwen2, qwen3)
 	NormEps   float64 // rms_norm_eps or layer_norm_epsilon
@@ -65,13 +68,16 @@ func (s *Shape) HeadDim() int {
 //	qwen3-0.6b      qwen3   1024    28     16     8    3072  151936   40960   1e6      1e-6  yes   heads of 128, per-head q/k RMSNorm
 //	qwen3-1.7b      qwen3   2048    28     16     8    6144  151936   40960   1e6      1e-6  yes   heads of 128, per-head q/k RMSNorm
 //	qwen3-4b        qwen3   2560    36     32     8    9728  151936   40960   1e6      1e-6  yes   heads of 128, per-head q/k RMSNorm
+//	gemma-2-2b      gemma2  2304    26      8     4    9216  256000    8192   1e4      1e-6  yes   heads of 256, soft-caps 50/30, window 4096 on even layers, post-norms
+//	gemma-3-270m    gemma3   640    18      4     1    2048  262144   32768   1e6      1e-6  yes   heads of 256, q/k norms, window 512 on 5 of 6 layers (local θ 1e4), post-norms
+//	gemma-3-1b      gemma3  1152    26      4     1    6912  262144   32768   1e6      1e-6  yes   heads of 256, q/k norms, window 512 on 5 of 6 layers (local θ 1e4), post-norms
 //
 // (*) GPT-2 ties its output to the token embedding, but convert_hf_to_gguf.py
 // writes the tied matrix twice (token_embd.weight and output.weight), so the
 // gpt2 files have an output.weight like the converted ones.
 //
-// Every head is 64 wide, except Phi-3's (96), Qwen3's (128) and Gemma's
-// (256). The real vocabularies differ (SentencePiece for TinyLlama, Phi-3
+// Every head is 64 wide, except Phi-3's (96), Qwen3's (128) and the
+// Gemmas' (256). The real vocabularies differ (SentencePiece for TinyLlama, Phi-3
 // and Gemma, tiktoken-style BPE for the others); synth always writes a
 // synthetic byte-level BPE vocabulary of the requested size.
 var Shapes = []Shape{
@@ -100,6 +106,12 @@ var Shapes = []Shape{
 		NVocab: 151936, NCtx: 40960, RopeTheta: 1000000, NormEps: 1e-6, Tied: true, Pre: "qwen2"},
 	{Like: "qwen3-4b", Name: "Qwen3 4B", Arch: "qwen3", NEmbd: 2560, NLayer: 36, NHead: 32, NHeadKV: 8, HeadSize: 128, NFF: 9728,
 		NVocab: 151936, NCtx: 40960, RopeTheta: 1000000, NormEps: 1e-6, Tied: true, Pre: "qwen2"},
+	{Like: "gemma-2-2b", Name: "Gemma 2 2b", Arch: "gemma2", NEmbd: 2304, NLayer: 26, NHead: 8, NHeadKV: 4, HeadSize: 256, NFF: 9216,
+		NVocab: 256000, NCtx: 8192, RopeTheta: 10000, NormEps: 1e-6, Tied: true, SlidingWindow: 4096, AttnSoftcap: 50, FinalSoftcap: 30, Pre: "gpt-2"},
+	{Like: "gemma-3-270m", Name: "Gemma 3 270m", Arch: "gemma3", NEmbd: 640, NLayer: 18, NHead: 4, NHeadKV: 1, HeadSize: 256, NFF: 2048,
+		NVocab: 262144, NCtx: 32768, RopeTheta: 1000000, NormEps: 1e-6, Tied: true, SlidingWindow: 512, Pre: "gpt-2"},
+	{Like: "gemma-3-1b", Name: "Gemma 3 1b", Arch: "gemma3", NEmbd: 1152, NLayer: 26, NHead: 4, NHeadKV: 1, HeadSize: 256, NFF: 6912,
+		NVocab: 262144, NCtx: 32768, RopeTheta: 1000000, NormEps: 1e-6, Tied: true, SlidingWindow: 512, Pre: "gpt-2"},
 }
 
 // Lookup finds a shape by its --like name (case-insensitive; "qwen25-05b"
@@ -131,13 +143,17 @@ func Likes() []string {
 // check rejects shapes that no model loader would accept.
 func (s *Shape) check() error {
 	switch {
-	case s.Arch != "llama" && s.Arch != "qwen2" && s.Arch != "qwen3" && s.Arch != "gpt2" && s.Arch != "phi3" && s.Arch != "gemma":
-		return fmt.Errorf("architecture %q: want llama, qwen2, qwen3, gpt2, phi3 or gemma", s.Arch)
+	case s.Arch != "llama" && s.Arch != "qwen2" && s.Arch != "qwen3" && s.Arch != "gpt2" && s.Arch != "phi3" && s.Arch != "gemma" && s.Arch != "gemma2" && s.Arch != "gemma3":
+		return fmt.Errorf("architecture %q: want llama, qwen2, qwen3, gpt2, phi3, gemma, gemma2 or gemma3", s.Arch)
 	case s.NEmbd <= 0 || s.NLayer <= 0 || s.NHead <= 0 || s.NHeadKV <= 0 || s.NFF <= 0 || s.NCtx <= 0:
 		return fmt.Errorf("every dimension must be positive (n_embd %d, n_layer %d, n_head %d, n_head_kv %d, n_ff %d, ctx %d)",
 			s.NEmbd, s.NLayer, s.NHead, s.NHeadKV, s.NFF, s.NCtx)
-	case s.HeadSize < 0 || s.HeadSize != 0 && s.Arch != "gemma" && s.Arch != "qwen3":
-		return fmt.Errorf("a head size of its own (%d) is only for gemma and qwen3", s.HeadSize)
+	case s.HeadSize < 0 || s.HeadSize != 0 && !strings.HasPrefix(s.Arch, "gemma") && s.Arch != "qwen3":
+		return fmt.Errorf("a head size of its own (%d) is only for the gemmas and qwen3", s.HeadSize)
+	case (s.Arch == "gemma2" || s.Arch == "gemma3") && s.SlidingWindow <= 0:
+		return fmt.Errorf("%s needs a sliding window", s.Arch)
+	case s.Arch == "gemma2" && (s.AttnSoftcap <= 0 || s.FinalSoftcap <= 0):
+		return fmt.Errorf("gemma2 needs positive soft-capping factors")
 	case s.HeadSize == 0 && s.NEmbd%s.NHead != 0:
 		return fmt.Errorf("n_embd %d is not a multiple of n_head %d", s.NEmbd, s.NHead)
 	case s.NHead%s.NHeadKV != 0:

@@ -234,6 +234,26 @@ func sourceTensors(s *Shape, target quant.Type) []Tensor {
 		if !s.Tied {
 			w("output.weight", e, v)
 		}
+	case "gemma2", "gemma3":
+		for l := range s.NLayer {
+			p := fmt.Sprintf("blk.%d.", l)
+			f32(p+"attn_norm.weight", fillOnes, e)
+			w(p+"attn_q.weight", e, q)
+			w(p+"attn_k.weight", e, kv)
+			w(p+"attn_v.weight", e, kv)
+			if s.Arch == "gemma3" {
+				f32(p+"attn_q_norm.weight", fillOnes, hd)
+				f32(p+"attn_k_norm.weight", fillOnes, hd)
+			}
+			w(p+"attn_output.weight", q, e)
+			f32(p+"post_attention_norm.weight", fillOnes, e)
+			f32(p+"ffn_norm.weight", fillOnes, e)
+			w(p+"ffn_gate.weight", e, ff)
+			w(p+"ffn_up.weight", e, ff)
+			w(p+"ffn_down.weight", ff, e)
+			f32(p+"post_ffw_norm.weight", fillOnes, e)
+		}
+		f32("output_norm.weight", fillOnes, e)
 	default: // llama, qwen2, qwen3, gemma
 		if s.Llama3Rope != nil {
 			f32("rope_freqs.weight", fillRopeFreqs, hd/2)
@@ -347,6 +367,19 @@ func (sp *spec) metadata(seed uint64) []gguf.KV {
 		add(a+".attention.layer_norm_rms_epsilon", float32(s.NormEps))
 		add(a+".attention.key_length", uint32(s.HeadDim()))
 		add(a+".attention.value_length", uint32(s.HeadDim()))
+	case "gemma2":
+		add(a+".attention.layer_norm_rms_epsilon", float32(s.NormEps))
+		add(a+".attention.key_length", uint32(s.HeadDim()))
+		add(a+".attention.value_length", uint32(s.HeadDim()))
+		add(a+".attn_logit_softcapping", float32(s.AttnSoftcap))
+		add(a+".final_logit_softcapping", float32(s.FinalSoftcap))
+		add(a+".attention.sliding_window", uint32(s.SlidingWindow))
+	case "gemma3":
+		add(a+".attention.layer_norm_rms_epsilon", float32(s.NormEps))
+		add(a+".attention.key_length", uint32(s.HeadDim()))
+		add(a+".attention.value_length", uint32(s.HeadDim()))
+		add(a+".rope.freq_base", float32(s.RopeTheta))
+		add(a+".attention.sliding_window", uint32(s.SlidingWindow))
 	case "qwen3": // convert_hf_to_gguf.py writes the head size, no rope.dimension_count
 		add(a+".rope.freq_base", float32(s.RopeTheta))
 		add(a+".attention.layer_norm_rms_epsilon", float32(s.NormEps))

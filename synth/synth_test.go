@@ -222,6 +222,9 @@ func TestRealShapes(t *testing.T) {
 		{"distilgpt2", 0, "f16", 81.9 + 38.6, 0},
 		{"phi-3-mini", 0, "f16", 3821.0, 0},
 		{"gemma-2b", 0, "f16", 2506.2, 0},
+		{"gemma-2-2b", 0, "f16", 2614.3, 0},  // model card: 2.6B
+		{"gemma-3-1b", 0, "f16", 999.9, 0},   // 1.0B
+		{"gemma-3-270m", 0, "f16", 268.1, 0}, // 268M
 		// The files (file size less ~1.7 MiB of vocabulary).
 		{"smollm2-135m", 50257, "f16", 0, 258},
 		{"smollm2-135m", 50257, "q8_0", 0, 137},

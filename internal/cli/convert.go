@@ -25,8 +25,9 @@ func newConvertCmd() *cobra.Command {
 		Long: `convert writes a GGUF file from a Hugging Face model directory the way llama.cpp's
 convert_hf_to_gguf.py does: config.json, model.safetensors (or shards with
 model.safetensors.index.json), tokenizer.json and tokenizer_config.json.
-Architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel,
-Phi3ForCausalLM, GemmaForCausalLM.
+Architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM,
+GPT2LMHeadModel, Phi3ForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM
+(text only).
 --type sets the type of the 2-D weights (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1,
 q2_k … q6_k, or auto = the checkpoint's f16/bf16); 1-D tensors and norms stay F32.`,
 		Args: cobra.ExactArgs(2),
