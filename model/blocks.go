@@ -239,9 +239,7 @@ func (j *attnJob) Run(worker, u0, u1 int) {
 		}
 		att := j.scores[worker][:pos+1-lo]
 		kernel.DotRows32(q, keys[lo*kvd+kvOff:], kvd, att)
-		for t := range att {
-			att[t] *= j.scale
-		}
+		kernel.Scale(att, j.scale)
 		if j.softCap != 0 {
 			SoftCap(att, j.softCap)
 		}
