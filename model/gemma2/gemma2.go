@@ -13,7 +13,9 @@
 //     attn_logit_softcapping (50), before the softmax;
 //   - a sliding window of attention.sliding_window (4096) positions on the
 //     even layers 0, 2, 4, ... (llama.cpp's swa pattern 2), the odd ones
-//     seeing the whole context;
+//     seeing the whole context; the windowed layers rotate with
+//     rope.freq_base_swa when the file has one (llama.cpp's
+//     rope_freq_base_train_swa), else with rope.freq_base like the others;
 //   - final logits soft-capped with final_logit_softcapping (30).
 //
 // The KV cache keeps every position of every layer (no ring buffer for the
@@ -54,12 +56,13 @@ type Model struct {
 	Output     *kernel.Matrix `gguf:"output.weight,optional" shape:"embd,vocab"` // tied to TokEmbd when absent (always, in llama.cpp's files)
 
 	cfg        model.Config
-	rope       kernel.Rope
-	embedScale float32 // √n_embd, in float32 as llama.cpp's sqrtf
-	qScale     float32 // f_attention_scale
-	attnCap    float32 // attn_logit_softcapping
-	finalCap   float32 // final_logit_softcapping
-	window     int     // attention.sliding_window
+	rope       kernel.Rope // global layers (and local ones without rope.freq_base_swa)
+	local      kernel.Rope // sliding-window layers: rope.freq_base_swa, else as rope
+	embedScale float32     // √n_embd, in float32 as llama.cpp's sqrtf
+	qScale     float32     // f_attention_scale
+	attnCap    float32     // attn_logit_softcapping
+	finalCap   float32     // final_logit_softcapping
+	window     int         // attention.sliding_window
 }
 
 // Load binds a gemma2 GGUF file.
@@ -88,6 +91,12 @@ func Load(f *gguf.File) (model.Model, error) {
 		m.Output = m.TokEmbd
 	}
 	m.rope = c.Rope(true, nil)
+	m.local = m.rope
+	// llama.cpp: the sliding-window layers rotate with
+	// rope_freq_base_train_swa, rope.freq_base_swa when the file has it.
+	if m.local.Base, err = model.ReadPositive(f, "gemma2.rope.freq_base_swa", m.rope.Base); err != nil {
+		return nil, err
+	}
 	m.embedScale = float32(math.Sqrt(float64(c.NEmbd)))
 	m.qScale = model.GemmaQueryScale(&c, c.NLayer == 46) // 46 layers: llama.cpp's LLM_TYPE_27B
 	return model.New(c, m), nil
@@ -106,13 +115,13 @@ func (m *Model) Forward(b *model.Batch, logits []float32) {
 		L := &m.Layers[l]
 		model.RMSNorm(xb, x, L.AttnNorm, c.NormEps, n)               // xb = rmsnorm(x) ⊙ (1 + w)
 		b.LinearQKV(q, k, v, L.Wq, L.Wk, L.Wv, nil, nil, nil, xb, n) // q, k, v = xb W{q,k,v}ᵀ
-		b.Rope(&m.rope, q, c.NHead)                                  // rotate (i, i+d/2) pairs by position
-		b.Rope(&m.rope, k, c.NHeadKV)
-		kernel.Scale(q, m.qScale) // q *= 1/√head_dim, before q·k as llama.cpp
-		opts := model.AttnOpts{Scale: 1, SoftCap: m.attnCap}
+		rope, opts := &m.rope, model.AttnOpts{Scale: 1, SoftCap: m.attnCap}
 		if l%2 == 0 {
-			opts.Window = m.window // even layers: local attention
+			rope, opts.Window = &m.local, m.window // even layers: local attention
 		}
+		b.Rope(rope, q, c.NHead) // rotate (i, i+d/2) pairs by position
+		b.Rope(rope, k, c.NHeadKV)
+		kernel.Scale(q, m.qScale)                           // q *= 1/√head_dim, before q·k as llama.cpp
 		b.AttentionOpts(l, att, q, k, v, opts)              // att = softmax(cap·tanh(q kᵀ/cap), causal, windowed) v
 		b.Linear(xb, L.Wo, nil, att, n)                     // xb = att Woᵀ
 		model.RMSNorm(xb, xb, L.PostAttnNorm, c.NormEps, n) // xb = rmsnorm(xb) ⊙ (1 + w)

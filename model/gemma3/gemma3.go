@@ -10,8 +10,8 @@
 //     1 + w, one weight of head_dim shared by the heads) before RoPE;
 //   - local layers, 5 of every 6 (layer l is local unless l%6 == 5:
 //     llama.cpp's swa pattern 6), that see a sliding window of
-//     attention.sliding_window positions and rotate with base 10000 and no
-//     position scaling;
+//     attention.sliding_window positions and rotate with
+//     rope.freq_base_swa (10000 when absent) and no position scaling;
 //   - global layers that see the whole context and rotate with
 //     rope.freq_base (1e6) and the file's linear rope.scaling.factor, if
 //     any.
@@ -60,7 +60,7 @@ type Model struct {
 
 	cfg        model.Config
 	global     kernel.Rope // full-attention layers: rope.freq_base, rope.scaling
-	local      kernel.Rope // sliding-window layers: base 10000, no scaling
+	local      kernel.Rope // sliding-window layers: rope.freq_base_swa (10000), no scaling
 	embedScale float32     // √n_embd, in float32 as llama.cpp's sqrtf
 	qScale     float32     // f_attention_scale
 	window     int         // attention.sliding_window
@@ -103,7 +103,13 @@ func Load(f *gguf.File) (model.Model, error) {
 	}
 	m.global = c.Rope(true, nil)
 	m.local = m.global
-	m.local.Base, m.local.FreqScale = 10000, 1 // llama.cpp: rope_freq_base_train_swa, rope_freq_scale_train_swa
+	// llama.cpp: rope_freq_base_train_swa (rope.freq_base_swa, which
+	// convert_hf_to_gguf.py writes from the sliding layers' rope_theta;
+	// 10000 when absent) and rope_freq_scale_train_swa (1).
+	if m.local.Base, err = model.ReadPositive(f, "gemma3.rope.freq_base_swa", 10000); err != nil {
+		return nil, err
+	}
+	m.local.FreqScale = 1
 	m.embedScale = float32(math.Sqrt(float64(c.NEmbd)))
 	m.qScale = model.GemmaQueryScale(&c, c.NLayer == 62) // 62 layers: llama.cpp's LLM_TYPE_27B
 	return model.New(c, m), nil
