@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -125,6 +126,23 @@ func (k *kvs) fail(err error) {
 	if k.err == nil {
 		k.err = err
 	}
+}
+
+// headCounts writes attention.head_count from the first of headNames and
+// attention.head_count_kv from the first of kvNames present, or the head
+// count when none is (no grouped-query attention); kv heads that do not
+// divide the heads are an error. It returns the head count (-1 when it
+// could not be read).
+func (k *kvs) headCounts(h hparams, headNames, kvNames []string) int {
+	heads := k.intKey("attention.head_count", h, true, headNames...)
+	if slices.ContainsFunc(kvNames, h.has) {
+		if kv := k.intKey("attention.head_count_kv", h, true, kvNames...); kv > 0 && heads > 0 && heads%kv != 0 {
+			k.fail(fmt.Errorf("config.json: num_key_value_heads %d does not divide num_attention_heads %d", kv, heads))
+		}
+	} else if heads >= 0 {
+		k.add("attention.head_count_kv", uint32(heads))
+	}
+	return heads
 }
 
 // headDim is head_dim, or hidden_size / num_attention_heads.

@@ -27,14 +27,7 @@ func gemma23Common(k *kvs, h hparams) (hd int) {
 	k.intKey("embedding_length", h, true, "hidden_size")
 	k.intKey("block_count", h, true, "num_hidden_layers")
 	k.intKey("feed_forward_length", h, true, "intermediate_size")
-	heads := k.intKey("attention.head_count", h, true, "num_attention_heads")
-	if h.has("num_key_value_heads") {
-		if kv := k.intKey("attention.head_count_kv", h, true, "num_key_value_heads"); kv > 0 && heads > 0 && heads%kv != 0 {
-			k.fail(fmt.Errorf("config.json: num_key_value_heads %d does not divide num_attention_heads %d", kv, heads))
-		}
-	} else if heads >= 0 {
-		k.add("attention.head_count_kv", uint32(heads))
-	}
+	heads := k.headCounts(h, []string{"num_attention_heads"}, []string{"num_key_value_heads"})
 	k.floatKey("attention.layer_norm_rms_epsilon", h, true, "rms_norm_eps")
 	if k.err != nil {
 		return 0

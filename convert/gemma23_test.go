@@ -10,17 +10,11 @@ package convert
 // soft-capping). The prompts are longer than the tiny sliding windows.
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/slm-dev/slm/gguf"
-	"github.com/slm-dev/slm/model"
 	"github.com/slm-dev/slm/quant"
 )
 
@@ -157,12 +151,8 @@ func (m *hfModel) cfgNum(key string, def float64) float64 {
 // one token at a time with a growing cache (eager attention).
 func (m *hfModel) forwardGemma23(tokens []int32, o g23Ref) [][]float64 {
 	v3 := m.cfg["model_type"] == "gemma3_text"
-	embd := int(m.num("hidden_size"))
-	nHead := int(m.num("num_attention_heads"))
-	nKV := int(m.num("num_key_value_heads"))
-	nLayer := int(m.num("num_hidden_layers"))
-	hd := int(m.num("head_dim"))
-	eps := m.num("rms_norm_eps")
+	d := m.dims()
+	nHead, nKV, hd, eps := d.nHead, d.nKV, d.hd, d.eps
 	scaling := math.Pow(m.num("query_pre_attn_scalar"), -0.5)
 	window := int(m.num("sliding_window")) + o.windowDelta
 	attnCap := m.cfgNum("attn_logit_softcapping", 0)
@@ -172,13 +162,6 @@ func (m *hfModel) forwardGemma23(tokens []int32, o g23Ref) [][]float64 {
 	}
 	if o.noFinalCap {
 		finalCap = 0
-	}
-	invFreq := func(base, factor float64) []float64 {
-		inv := make([]float64, hd/2)
-		for i := range inv {
-			inv[i] = 1 / math.Pow(base, float64(2*i)/float64(hd)) / factor
-		}
-		return inv
 	}
 	var global, local []float64
 	pattern := 2 // Gemma 2: sliding on layers with layer_idx % 2 == 0
@@ -190,18 +173,18 @@ func (m *hfModel) forwardGemma23(tokens []int32, o g23Ref) [][]float64 {
 			if full["rope_type"] == "linear" {
 				factor = full["factor"].(float64)
 			}
-			global = invFreq(full["rope_theta"].(float64), factor)
-			local = invFreq(rp["sliding_attention"].(map[string]any)["rope_theta"].(float64), 1)
+			global = ropeInvFreq(full["rope_theta"].(float64), hd, factor)
+			local = ropeInvFreq(rp["sliding_attention"].(map[string]any)["rope_theta"].(float64), hd, 1)
 		} else {
 			factor := 1.0
 			if rs, ok := m.cfg["rope_scaling"].(map[string]any); ok {
 				factor = rs["factor"].(float64)
 			}
-			global = invFreq(m.num("rope_theta"), factor)
-			local = invFreq(m.num("rope_local_base_freq"), 1)
+			global = ropeInvFreq(m.num("rope_theta"), hd, factor)
+			local = ropeInvFreq(m.num("rope_local_base_freq"), hd, 1)
 		}
 	} else {
-		global = invFreq(m.num("rope_theta"), 1)
+		global = ropeInvFreq(m.num("rope_theta"), hd, 1)
 		local = global
 	}
 	sliding := func(l int) bool {
@@ -214,43 +197,22 @@ func (m *hfModel) forwardGemma23(tokens []int32, o g23Ref) [][]float64 {
 	if o.exactGELU {
 		gelu = geluTanh
 	}
-	add := func(x, y []float64) {
-		for i := range x {
-			x[i] += y[i]
-		}
-	}
 	emb := m.w("model.embed_tokens.weight")
-	normalizer := math.Sqrt(float64(embd))
-	ks := make([][][]float64, nLayer)
-	vs := make([][][]float64, nLayer)
-	var out [][]float64
-	for p, tok := range tokens {
-		x := make([]float64, embd)
-		for i := range x {
-			x[i] = float64(emb.Data[int(tok)*embd+i]) * normalizer
-		}
-		for l := 0; l < nLayer; l++ {
-			pre := fmt.Sprintf("model.layers.%d.", l)
-			h := gemmaNorm(x, m.w(pre+"input_layernorm.weight"), eps)
-			q := linear(m.w(pre+"self_attn.q_proj.weight"), nil, h)
-			k := linear(m.w(pre+"self_attn.k_proj.weight"), nil, h)
-			v := linear(m.w(pre+"self_attn.v_proj.weight"), nil, h)
+	cache := newKVCache(d.nLayer)
+	return decoderRef(tokens, d.nLayer, func(tok int32) []float64 { return embedRow(emb, tok, d.embd, math.Sqrt(float64(d.embd))) },
+		func(l, p int, pre string, x []float64) {
+			q, k, v := m.attnQKV(pre, gemmaNorm(x, m.w(pre+"input_layernorm.weight"), eps))
 			inv := global
 			if v3 {
-				for hh := 0; hh < nHead; hh++ {
-					copy(q[hh*hd:(hh+1)*hd], gemmaNorm(q[hh*hd:(hh+1)*hd], m.w(pre+"self_attn.q_norm.weight"), eps))
-				}
-				for hh := 0; hh < nKV; hh++ {
-					copy(k[hh*hd:(hh+1)*hd], gemmaNorm(k[hh*hd:(hh+1)*hd], m.w(pre+"self_attn.k_norm.weight"), eps))
-				}
+				normHeads(q, nHead, hd, m.w(pre+"self_attn.q_norm.weight"), eps, gemmaNorm)
+				normHeads(k, nKV, hd, m.w(pre+"self_attn.k_norm.weight"), eps, gemmaNorm)
 				if sliding(l) {
 					inv = local
 				}
 			}
 			ropeRotary(q, nHead, hd, hd, p, inv, 1)
 			ropeRotary(k, nKV, hd, hd, p, inv, 1)
-			ks[l] = append(ks[l], k)
-			vs[l] = append(vs[l], v)
+			ks, vs := cache.add(l, k, v)
 			lo := 0
 			if sliding(l) && !o.noWindow {
 				lo = max(0, p-window+1) // kv_idx > q_idx − sliding_window
@@ -264,7 +226,7 @@ func (m *hfModel) forwardGemma23(tokens []int32, o g23Ref) [][]float64 {
 				for t := lo; t <= p; t++ {
 					s := 0.0
 					for i := 0; i < hd; i++ {
-						s += q[hh*hd+i] * ks[l][t][kh*hd+i]
+						s += q[hh*hd+i] * ks[t][kh*hd+i]
 					}
 					s *= scaling
 					if attnCap != 0 {
@@ -281,30 +243,24 @@ func (m *hfModel) forwardGemma23(tokens []int32, o g23Ref) [][]float64 {
 				for t := lo; t <= p; t++ {
 					w := sc[t-lo] / sum
 					for i := 0; i < hd; i++ {
-						a[hh*hd+i] += w * vs[l][t][kh*hd+i]
+						a[hh*hd+i] += w * vs[t][kh*hd+i]
 					}
 				}
 			}
 			att := linear(m.w(pre+"self_attn.o_proj.weight"), nil, a)
-			add(x, gemmaNorm(att, m.w(pre+"post_attention_layernorm.weight"), eps))
-			h = gemmaNorm(x, m.w(pre+"pre_feedforward_layernorm.weight"), eps)
-			g := linear(m.w(pre+"mlp.gate_proj.weight"), nil, h)
-			u := linear(m.w(pre+"mlp.up_proj.weight"), nil, h)
-			for i := range g {
-				g[i] = gelu(g[i]) * u[i]
+			addTo(x, gemmaNorm(att, m.w(pre+"post_attention_layernorm.weight"), eps))
+			h := gemmaNorm(x, m.w(pre+"pre_feedforward_layernorm.weight"), eps)
+			addTo(x, gemmaNorm(m.gatedMLP(pre, h, gelu), m.w(pre+"post_feedforward_layernorm.weight"), eps))
+		},
+		func(x []float64) []float64 {
+			logits := linear(emb, nil, gemmaNorm(x, m.w("model.norm.weight"), eps))
+			if finalCap != 0 {
+				for i := range logits {
+					logits[i] = finalCap * math.Tanh(logits[i]/finalCap)
+				}
 			}
-			d := linear(m.w(pre+"mlp.down_proj.weight"), nil, g)
-			add(x, gemmaNorm(d, m.w(pre+"post_feedforward_layernorm.weight"), eps))
-		}
-		logits := linear(emb, nil, gemmaNorm(x, m.w("model.norm.weight"), eps))
-		if finalCap != 0 {
-			for i := range logits {
-				logits[i] = finalCap * math.Tanh(logits[i]/finalCap)
-			}
-		}
-		out = append(out, logits)
-	}
-	return out
+			return logits
+		})
 }
 
 var gemma23Cases = []struct {
@@ -376,9 +332,7 @@ func TestConvertGemma23Logits(t *testing.T) {
 				}
 			}
 
-			f, err := gguf.Open(path)
-			must(t, err)
-			defer f.Close()
+			f := openFile(t, path)
 			arch := "gemma2"
 			want := map[string]any{"gemma2.attention.sliding_window": uint32(c.spec.window), "gemma2.attn_logit_softcapping": float32(g2AttnCap),
 				"gemma2.final_logit_softcapping": float32(g2FinalCap), "gemma2.attention.key_length": uint32(g23HeadDim)}
@@ -397,11 +351,7 @@ func TestConvertGemma23Logits(t *testing.T) {
 			if a := f.Arch(); a != arch {
 				t.Errorf("architecture %q, want %q", a, arch)
 			}
-			for k, v := range want {
-				if got, _ := f.Get(k); got != v {
-					t.Errorf("%s = %v (%T), want %v", k, got, got, v)
-				}
-			}
+			checkKeys(t, f, want)
 			if _, ok := f.Tensor("output.weight"); ok {
 				t.Error("the file has output.weight (llama.cpp ties it to token_embd)")
 			}
@@ -413,19 +363,7 @@ func TestConvertGemma23Logits(t *testing.T) {
 				norms["blk.1.attn_k_norm.weight"] = "self_attn.k_norm"
 			}
 			for gn, hn := range norms {
-				ti, ok := f.Tensor(gn)
-				if !ok {
-					t.Errorf("no %s", gn)
-					continue
-				}
-				src := hfm.w("model.layers.1." + hn + ".weight").Data
-				w := make([]float32, len(src))
-				must(t, quant.Dequantize(ti.Type, f.Data(ti), w))
-				for i := range w {
-					if w[i] != src[i]+1 {
-						t.Fatalf("%s[%d] = %v, want 1 + %v", gn, i, w[i], src[i])
-					}
-				}
+				checkNormPlusOne(t, f, gn, hfm.w("model.layers.1."+hn+".weight").Data)
 			}
 		})
 	}
@@ -472,14 +410,7 @@ func TestGemma23BatchAndAllocs(t *testing.T) {
 			all := netLogits(t, m, 64, tokens)
 			s, err := m.NewState(64)
 			must(t, err)
-			one := make([]float32, nv)
-			worst := 0.0
-			for i, tok := range tokens {
-				must(t, m.Eval(s, []int32{tok}, one, false))
-				for j := range one {
-					worst = max(worst, math.Abs(float64(one[j]-all[i*nv+j])))
-				}
-			}
+			worst := oneByOneDiff(t, m, s, tokens, all)
 			// In chunks of 3 (each chunk's queries see the previous ones' keys
 			// through the window).
 			s, err = m.NewState(64)
@@ -505,136 +436,37 @@ func TestGemma23BatchAndAllocs(t *testing.T) {
 			allLong := netLogits(t, m, 128, long)
 			s, err = m.NewState(128)
 			must(t, err)
-			worst = 0
-			for i, tok := range long {
-				must(t, m.Eval(s, []int32{tok}, one, false))
-				for j := range one {
-					worst = max(worst, math.Abs(float64(one[j]-allLong[i*nv+j])))
-				}
-			}
-			if worst > 1e-5 {
+			if worst := oneByOneDiff(t, m, s, long, allLong); worst > 1e-5 {
 				t.Errorf("a 90-token prompt token by token differs from one pass by %.3g", worst)
-			}
-
-			alone := [][]float32{all, netLogits(t, m, 32, tokens[3:9])}
-			b, err := m.NewBatch(32)
-			must(t, err)
-			s0, _ := m.NewBatchState(64)
-			s1, _ := m.NewBatchState(32)
-			seqs := []model.Seq{{State: s0, Tokens: tokens, Logits: model.AllLogits}, {State: s1, Tokens: tokens[3:9], Logits: model.AllLogits}}
-			got := make([]float32, (len(tokens)+6)*nv)
-			must(t, m.EvalBatch(b, seqs, got))
-			worst = 0
-			for i, v := range append(append([]float32(nil), alone[0]...), alone[1]...) {
-				worst = max(worst, math.Abs(float64(v-got[i])))
-			}
-			if worst > 1e-5 {
-				t.Errorf("EvalBatch differs from the sequences alone by %.3g", worst)
 			}
 
 			s, err = m.NewState(64)
 			must(t, err)
-			logits := make([]float32, nv)
-			must(t, m.Eval(s, tokens, logits, false))
-			tok := []int32{7}
-			if a := testing.AllocsPerRun(20, func() {
-				s.Truncate(len(tokens))
-				if err := m.Eval(s, tok, logits, false); err != nil {
-					t.Fatal(err)
-				}
-			}); a != 0 {
-				t.Errorf("%v allocations per decoded token", a)
-			}
-			seqs[0].Tokens, seqs[1].Tokens = []int32{3}, []int32{4}
-			seqs[0].Logits, seqs[1].Logits = model.LastLogits, model.LastLogits
-			two := make([]float32, 2*nv)
-			if a := testing.AllocsPerRun(20, func() {
-				s0.Truncate(len(tokens))
-				s1.Truncate(6)
-				if err := m.EvalBatch(b, seqs, two); err != nil {
-					t.Fatal(err)
-				}
-			}); a != 0 {
-				t.Errorf("%v allocations per batched decode step", a)
-			}
+			checkBatchAndDecode(t, m, 32, [2]batchSeq{{64, tokens}, {32, tokens[3:9]}}, s, tokens)
 		})
 	}
 }
 
 // Truncated and damaged files give errors, never a panic.
 func TestGemma23HostileFiles(t *testing.T) {
-	load := func(data []byte) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("panic: %v", r)
-				t.Errorf("panic loading a damaged file: %v", r)
-			}
-		}()
-		f, err := gguf.Parse("damaged.gguf", data)
-		if err != nil {
-			return err
-		}
-		_, err = model.Load(f)
-		return err
-	}
-	rename := func(data []byte, old, new string) []byte {
-		d := bytes.Clone(data)
-		i := bytes.Index(d, []byte(old))
-		if i < 0 {
-			t.Fatalf("%q not in the file", old)
-		}
-		copy(d[i:], new)
-		return d
-	}
-	type edit struct{ old, new, want string }
 	for _, c := range []struct {
 		name  string
 		spec  gemma23Spec
-		edits []edit
+		edits []fileEdit
 	}{
-		{"gemma2", gemma23Cases[0].spec, []edit{
+		{"gemma2", gemma23Cases[0].spec, []fileEdit{
 			{"blk.1.post_ffw_norm.weight", "blk.1.post_ffw_norm.weighx", "missing tensor blk.1.post_ffw_norm.weight"},
 			{"blk.0.post_attention_norm.weight", "blk.0.post_attention_norm.weighx", "missing tensor blk.0.post_attention_norm.weight"},
 			{"gemma2.attn_logit_softcapping", "gemma2.attn_logit_softcappinx", ""},     // llama.cpp's default 50: loads
 			{"gemma2.attention.sliding_window", "gemma2.attention.sliding_windox", ""}, // default 4096: loads
 		}},
-		{"gemma3", gemma23Cases[2].spec, []edit{
+		{"gemma3", gemma23Cases[2].spec, []fileEdit{
 			{"blk.2.attn_q_norm.weight", "blk.2.attn_q_norm.weighx", "missing tensor blk.2.attn_q_norm.weight"},
 			{"gemma3.attention.sliding_window", "gemma3.attention.sliding_windox", "gemma3.attention.sliding_window"}, // required, as in llama.cpp
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := writeDir(t, newGemma23(c.spec), "mistral-spm", 1)
-			out := filepath.Join(t.TempDir(), "m.gguf")
-			must(t, Convert(dir, out, Options{Type: quant.Q8_0}))
-			data, err := os.ReadFile(out)
-			must(t, err)
-			if err := load(data); err != nil {
-				t.Fatalf("the intact file: %v", err)
-			}
-			for _, e := range c.edits {
-				err := load(rename(data, e.old, e.new))
-				switch {
-				case e.want == "" && err != nil:
-					t.Errorf("%s renamed: %v", e.old, err)
-				case e.want != "" && (err == nil || !strings.Contains(err.Error(), e.want)):
-					t.Errorf("%s renamed: error %v, want one mentioning %q", e.old, err, e.want)
-				}
-			}
-			r := rand.New(rand.NewPCG(1, 2))
-			for range 200 {
-				n := r.IntN(len(data))
-				if err := load(data[:n]); err == nil {
-					t.Errorf("a file truncated to %d of %d bytes loaded", n, len(data))
-				}
-			}
-			for range 100 { // random byte damage: any error is fine, a panic is not
-				d := bytes.Clone(data)
-				for range 8 {
-					d[r.IntN(len(d)/4)] ^= byte(1 + r.IntN(255))
-				}
-				load(d)
-			}
+			checkHostileFile(t, writeDir(t, newGemma23(c.spec), "mistral-spm", 1), c.edits)
 		})
 	}
 }
@@ -667,11 +499,7 @@ func TestConvertGemma23Errors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := c.m()
 			c.edit(m)
-			dir := writeDir(t, m, "mistral-spm", 1)
-			err := Convert(dir, filepath.Join(t.TempDir(), "o.gguf"), Options{Type: quant.F16})
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("error %v, want one mentioning %q", err, c.want)
-			}
+			checkConvertError(t, m, "mistral-spm", c.want)
 		})
 	}
 }

@@ -98,14 +98,7 @@ func phi3Params(h hparams, _ int) ([]gguf.KV, error) {
 	k.intKey("embedding_length", h, true, "hidden_size", "n_embd")
 	k.intKey("feed_forward_length", h, true, "intermediate_size")
 	k.intKey("block_count", h, true, "num_hidden_layers", "n_layer")
-	heads := k.intKey("attention.head_count", h, true, "num_attention_heads", "n_head")
-	if h.has("num_key_value_heads") || h.has("n_head_kv") {
-		if kv := k.intKey("attention.head_count_kv", h, true, "num_key_value_heads", "n_head_kv"); kv > 0 && heads > 0 && heads%kv != 0 {
-			k.fail(fmt.Errorf("config.json: num_key_value_heads %d does not divide num_attention_heads %d", kv, heads))
-		}
-	} else if heads >= 0 {
-		k.add("attention.head_count_kv", uint32(heads))
-	}
+	k.headCounts(h, []string{"num_attention_heads", "n_head"}, []string{"num_key_value_heads", "n_head_kv"})
 	k.floatKey("attention.layer_norm_rms_epsilon", h, true, "rms_norm_eps")
 	if k.err != nil {
 		return nil, k.err
@@ -219,14 +212,7 @@ func gemmaParams(h hparams, _ int) ([]gguf.KV, error) {
 	k.intKey("embedding_length", h, true, "hidden_size")
 	k.intKey("block_count", h, true, "num_hidden_layers")
 	k.intKey("feed_forward_length", h, true, "intermediate_size")
-	heads := k.intKey("attention.head_count", h, true, "num_attention_heads")
-	if h.has("num_key_value_heads") {
-		if kv := k.intKey("attention.head_count_kv", h, true, "num_key_value_heads"); kv > 0 && heads > 0 && heads%kv != 0 {
-			k.fail(fmt.Errorf("config.json: num_key_value_heads %d does not divide num_attention_heads %d", kv, heads))
-		}
-	} else if heads >= 0 {
-		k.add("attention.head_count_kv", uint32(heads))
-	}
+	k.headCounts(h, []string{"num_attention_heads"}, []string{"num_key_value_heads"})
 	k.floatKey("attention.layer_norm_rms_epsilon", h, true, "rms_norm_eps")
 	if k.err != nil {
 		return nil, k.err

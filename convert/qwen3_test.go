@@ -10,17 +10,12 @@ package convert
 // hidden size of 64: n_head·head_dim ≠ hidden_size, as in the real models.
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/slm-dev/slm/gguf"
-	"github.com/slm-dev/slm/model"
 	"github.com/slm-dev/slm/quant"
 )
 
@@ -101,72 +96,15 @@ func newQwen3(s qwen3Spec) *hfModel {
 // q = q_norm(q_proj(x).view(..., head_dim)), k likewise with k_norm, then
 // apply_rotary_pos_emb(q, k); Qwen3RMSNorm is x·rsqrt(mean(x²) + eps)·w.
 func (m *hfModel) forwardQwen3(tokens []int32) [][]float64 {
-	embd := int(m.num("hidden_size"))
-	nHead := int(m.num("num_attention_heads"))
-	nKV := int(m.num("num_key_value_heads"))
-	nLayer := int(m.num("num_hidden_layers"))
-	hd := int(m.num("head_dim"))
-	eps := m.num("rms_norm_eps")
-	base := m.num("rope_theta")
-	inv := make([]float64, hd/2)
-	for i := range inv {
-		inv[i] = 1 / math.Pow(base, float64(2*i)/float64(hd))
-	}
-	emb := m.w("model.embed_tokens.weight")
-	head := emb
-	if m.has("lm_head.weight") {
-		head = m.w("lm_head.weight")
-	}
-	bias := func(name string) *SafeTensorData {
-		if t, ok := m.tensors[name]; ok {
-			return &t
-		}
-		return nil
-	}
-	headNorm := func(x []float64, heads int, w SafeTensorData) {
-		for h := 0; h < heads; h++ {
-			copy(x[h*hd:(h+1)*hd], rmsNorm(x[h*hd:(h+1)*hd], w, eps))
-		}
-	}
-	ks := make([][][]float64, nLayer)
-	vs := make([][][]float64, nLayer)
-	var out [][]float64
-	for p, tok := range tokens {
-		x := make([]float64, embd)
-		for i := range x {
-			x[i] = float64(emb.Data[int(tok)*embd+i])
-		}
-		for l := 0; l < nLayer; l++ {
-			pre := fmt.Sprintf("model.layers.%d.", l)
-			h := rmsNorm(x, m.w(pre+"input_layernorm.weight"), eps)
-			q := linear(m.w(pre+"self_attn.q_proj.weight"), bias(pre+"self_attn.q_proj.bias"), h)
-			k := linear(m.w(pre+"self_attn.k_proj.weight"), bias(pre+"self_attn.k_proj.bias"), h)
-			v := linear(m.w(pre+"self_attn.v_proj.weight"), bias(pre+"self_attn.v_proj.bias"), h)
-			headNorm(q, nHead, m.w(pre+"self_attn.q_norm.weight"))
-			headNorm(k, nKV, m.w(pre+"self_attn.k_norm.weight"))
-			ropeHF(q, nHead, hd, p, inv)
-			ropeHF(k, nKV, hd, p, inv)
-			ks[l] = append(ks[l], k)
-			vs[l] = append(vs[l], v)
-			a := attend(q, ks[l], vs[l], nHead, nKV, hd) // scaling head_dim^-0.5
-			o := linear(m.w(pre+"self_attn.o_proj.weight"), bias(pre+"self_attn.o_proj.bias"), a)
-			for i := range x {
-				x[i] += o[i]
-			}
-			h = rmsNorm(x, m.w(pre+"post_attention_layernorm.weight"), eps)
-			g := linear(m.w(pre+"mlp.gate_proj.weight"), nil, h)
-			u := linear(m.w(pre+"mlp.up_proj.weight"), nil, h)
-			for i := range g {
-				g[i] = g[i] / (1 + math.Exp(-g[i])) * u[i]
-			}
-			d := linear(m.w(pre+"mlp.down_proj.weight"), nil, g)
-			for i := range x {
-				x[i] += d[i]
-			}
-		}
-		out = append(out, linear(head, nil, rmsNorm(x, m.w("model.norm.weight"), eps)))
-	}
-	return out
+	d := m.dims()
+	return m.forwardLlamaLike(tokens, llamaRef{
+		inv:  ropeInvFreq(m.num("rope_theta"), d.hd, 1),
+		norm: rmsNorm, embScale: 1, act: silu,
+		qkNorm: func(pre string, q, k []float64) {
+			normHeads(q, d.nHead, d.hd, m.w(pre+"self_attn.q_norm.weight"), d.eps, rmsNorm)
+			normHeads(k, d.nKV, d.hd, m.w(pre+"self_attn.k_norm.weight"), d.eps, rmsNorm)
+		},
+	})
 }
 
 func TestConvertQwen3Logits(t *testing.T) {
@@ -188,9 +126,7 @@ func TestConvertQwen3Logits(t *testing.T) {
 			_, scale := diffRows(got, want)
 			t.Logf("relative to the largest logit: %.3g", worst/scale)
 
-			f, err := gguf.Open(path)
-			must(t, err)
-			defer f.Close()
+			f := openFile(t, path)
 			if f.Arch() != "qwen3" {
 				t.Errorf("architecture %q, want qwen3", f.Arch())
 			}
@@ -209,7 +145,7 @@ func TestConvertQwen3Logits(t *testing.T) {
 					t.Errorf("%s: %+v (present %v), want F32 [%d]", name, ti, ok, qwen3HeadDim)
 				}
 			}
-			for k, v := range map[string]any{
+			checkKeys(t, f, map[string]any{
 				"qwen3.attention.key_length":   uint32(qwen3HeadDim),
 				"qwen3.attention.value_length": uint32(qwen3HeadDim),
 				"qwen3.attention.head_count":   uint32(qwen3Heads),
@@ -217,11 +153,7 @@ func TestConvertQwen3Logits(t *testing.T) {
 				"qwen3.rope.freq_base":         float32(1e6),
 				"tokenizer.ggml.pre":           "qwen2",
 				"tokenizer.ggml.model":         "gpt2",
-			} {
-				if got, _ := f.Get(k); got != v {
-					t.Errorf("%s = %v (%T), want %v (%T)", k, got, got, v, v)
-				}
-			}
+			})
 			if _, ok := f.Get("qwen3.rope.dimension_count"); ok {
 				t.Error("qwen3.rope.dimension_count written (convert_hf_to_gguf.py writes none for qwen3)")
 			}
@@ -268,17 +200,7 @@ func TestConvertQwen3Quantized(t *testing.T) {
 	for _, typ := range []quant.Type{quant.Q8_0, quant.F16} {
 		m, path := loadNet(t, dir, Options{Type: typ})
 		checkRows(t, typ.String(), netLogits(t, m, 32, qwen3Tokens), want, map[quant.Type]float64{quant.Q8_0: 0.1, quant.F16: 1e-2}[typ])
-		f, err := gguf.Open(path)
-		must(t, err)
-		for _, ti := range f.Tensors {
-			switch {
-			case len(ti.Dims) == 2 && ti.Type != typ:
-				t.Errorf("%s is %v, want %v", ti.Name, ti.Type, typ)
-			case len(ti.Dims) == 1 && ti.Type != quant.F32:
-				t.Errorf("%s is %v, want F32", ti.Name, ti.Type)
-			}
-		}
-		f.Close()
+		checkTensorTypes(t, path, typ, true)
 	}
 }
 
@@ -296,14 +218,7 @@ func TestQwen3BatchAndAllocs(t *testing.T) {
 			all := netLogits(t, m, 32, tokens)
 			s, err := m.NewState(32)
 			must(t, err)
-			one := make([]float32, nv)
-			worst := 0.0
-			for i, tok := range tokens {
-				must(t, m.Eval(s, []int32{tok}, one, false))
-				for j := range one {
-					worst = max(worst, math.Abs(float64(one[j]-all[i*nv+j])))
-				}
-			}
+			worst := oneByOneDiff(t, m, s, tokens, all)
 			t.Logf("token by token vs one pass: max |Δ| = %.3g", worst)
 			if worst > 1e-5 {
 				t.Errorf("token by token differs from one pass by %.3g", worst)
@@ -334,46 +249,8 @@ func TestQwen3BatchAndAllocs(t *testing.T) {
 				t.Errorf("200 tokens in one pass differ from chunks of 40 by %.3g", worst)
 			}
 
-			alone := append(netLogits(t, m, 32, tokens), netLogits(t, m, 64, tokens[3:8])...)
-			b, err := m.NewBatch(16)
-			must(t, err)
-			s0, _ := m.NewBatchState(32)
-			s1, _ := m.NewBatchState(64)
-			seqs := []model.Seq{{State: s0, Tokens: tokens, Logits: model.AllLogits}, {State: s1, Tokens: tokens[3:8], Logits: model.AllLogits}}
-			got := make([]float32, 13*nv)
-			must(t, m.EvalBatch(b, seqs, got))
-			worst = 0
-			for i, v := range alone {
-				worst = max(worst, math.Abs(float64(v-got[i])))
-			}
-			t.Logf("EvalBatch vs alone: max |Δ| = %.3g", worst)
-			if worst > 1e-5 {
-				t.Errorf("EvalBatch differs from the sequences alone by %.3g", worst)
-			}
-
-			logits := make([]float32, nv)
-			must(t, m.Eval(s, tokens, logits, false)) // s holds 16 tokens now
-			tok := []int32{7}
-			if a := testing.AllocsPerRun(20, func() {
-				s.Truncate(16)
-				if err := m.Eval(s, tok, logits, false); err != nil {
-					t.Fatal(err)
-				}
-			}); a != 0 {
-				t.Errorf("%v allocations per decoded token", a)
-			}
-			seqs[0].Tokens, seqs[1].Tokens = []int32{3}, []int32{4}
-			seqs[0].Logits, seqs[1].Logits = model.LastLogits, model.LastLogits
-			two := make([]float32, 2*nv)
-			if a := testing.AllocsPerRun(20, func() {
-				s0.Truncate(8)
-				s1.Truncate(5)
-				if err := m.EvalBatch(b, seqs, two); err != nil {
-					t.Fatal(err)
-				}
-			}); a != 0 {
-				t.Errorf("%v allocations per batched decode step", a)
-			}
+			// The decode check continues s: 16 tokens.
+			checkBatchAndDecode(t, m, 16, [2]batchSeq{{32, tokens}, {64, tokens[3:8]}}, s, tokens)
 		})
 	}
 }
@@ -381,60 +258,12 @@ func TestQwen3BatchAndAllocs(t *testing.T) {
 // Truncated and damaged files give errors, never a panic.
 func TestQwen3HostileFiles(t *testing.T) {
 	dir := writeDir(t, newQwen3(qwen3Spec{dtype: "F32", tied: true, seed: 7}), "qwen3", 1)
-	out := filepath.Join(t.TempDir(), "m.gguf")
-	must(t, Convert(dir, out, Options{Type: quant.Q8_0}))
-	data, err := os.ReadFile(out)
-	must(t, err)
-	load := func(data []byte) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("panic: %v", r)
-				t.Errorf("panic loading a damaged file: %v", r)
-			}
-		}()
-		f, err := gguf.Parse("damaged.gguf", data)
-		if err != nil {
-			return err
-		}
-		_, err = model.Load(f)
-		return err
-	}
-	if err := load(data); err != nil {
-		t.Fatalf("the intact file: %v", err)
-	}
-	rename := func(old, new string) []byte {
-		d := bytes.Clone(data)
-		i := bytes.Index(d, []byte(old))
-		if i < 0 {
-			t.Fatalf("%q not in the file", old)
-		}
-		copy(d[i:], new)
-		return d
-	}
-	for _, e := range []struct{ old, new, want string }{
+	checkHostileFile(t, dir, []fileEdit{
 		{"blk.1.attn_q_norm.weight", "blk.1.attn_q_norm.weighx", "missing tensor blk.1.attn_q_norm.weight"},
 		{"blk.0.attn_k_norm.weight", "blk.0.attn_k_norm.weighx", "missing tensor blk.0.attn_k_norm.weight"},
 		{"qwen3.attention.key_length", "qwen3.attention.key_lengtx", "value_length"}, // the head size falls back to embd/heads
 		{"qwen3.feed_forward_length", "qwen3.feed_forward_lengtx", "qwen3.feed_forward_length"},
-	} {
-		if err := load(rename(e.old, e.new)); err == nil || !strings.Contains(err.Error(), e.want) {
-			t.Errorf("%s renamed: error %v, want one mentioning %q", e.old, err, e.want)
-		}
-	}
-	r := rand.New(rand.NewPCG(1, 2))
-	for range 200 {
-		n := r.IntN(len(data))
-		if err := load(data[:n]); err == nil {
-			t.Errorf("a file truncated to %d of %d bytes loaded", n, len(data))
-		}
-	}
-	for range 100 { // random byte damage: any error is fine, a panic is not
-		d := bytes.Clone(data)
-		for range 8 {
-			d[r.IntN(len(d)/4)] ^= byte(1 + r.IntN(255))
-		}
-		load(d)
-	}
+	})
 }
 
 func TestConvertQwen3Errors(t *testing.T) {
@@ -451,11 +280,7 @@ func TestConvertQwen3Errors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := newQwen3(qwen3Spec{dtype: "F32", tied: true, seed: 8})
 			c.edit(m)
-			dir := writeDir(t, m, "qwen3", 1)
-			err := Convert(dir, filepath.Join(t.TempDir(), "o.gguf"), Options{Type: quant.F16})
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("error %v, want one mentioning %q", err, c.want)
-			}
+			checkConvertError(t, m, "qwen3", c.want)
 		})
 	}
 }

@@ -85,7 +85,8 @@ func conv1d(w, b SafeTensorData, x []float64) []float64 {
 	return y
 }
 
-func rmsNorm(x []float64, w SafeTensorData, eps float64) []float64 {
+// rmsScaled is x/rms(x) · scale(i): the RMSNorms' common part.
+func rmsScaled(x []float64, eps float64, scale func(i int) float64) []float64 {
 	ss := 0.0
 	for _, v := range x {
 		ss += v * v
@@ -93,9 +94,14 @@ func rmsNorm(x []float64, w SafeTensorData, eps float64) []float64 {
 	r := 1 / math.Sqrt(ss/float64(len(x))+eps)
 	y := make([]float64, len(x))
 	for i, v := range x {
-		y[i] = v * r * float64(w.Data[i])
+		y[i] = v * r * scale(i)
 	}
 	return y
+}
+
+// rmsNorm is LlamaRMSNorm: x/rms(x) · w.
+func rmsNorm(x []float64, w SafeTensorData, eps float64) []float64 {
+	return rmsScaled(x, eps, func(i int) float64 { return float64(w.Data[i]) })
 }
 
 func layerNorm(x []float64, w, b SafeTensorData, eps float64) []float64 {
@@ -170,10 +176,7 @@ func (m *hfModel) llamaInvFreq(hd int) []float64 {
 	if _, ok := m.cfg["rope_theta"]; ok {
 		base = m.num("rope_theta")
 	}
-	inv := make([]float64, hd/2)
-	for i := range inv {
-		inv[i] = 1 / math.Pow(base, float64(2*i)/float64(hd))
-	}
+	inv := ropeInvFreq(base, hd, 1)
 	rs, _ := m.cfg["rope_scaling"].(map[string]any)
 	if rs == nil || rs["rope_type"] != "llama3" {
 		return inv
@@ -197,63 +200,170 @@ func (m *hfModel) llamaInvFreq(hd int) []float64 {
 	return inv
 }
 
-// forwardLlama is LlamaForCausalLM / Qwen2ForCausalLM.
-func (m *hfModel) forwardLlama(tokens []int32) [][]float64 {
-	embd := int(m.num("hidden_size"))
-	nHead := int(m.num("num_attention_heads"))
-	nKV := int(m.num("num_key_value_heads"))
-	nLayer := int(m.num("num_hidden_layers"))
-	eps := m.num("rms_norm_eps")
-	hd := embd / nHead
-	inv := m.llamaInvFreq(hd)
-	emb := m.w("model.embed_tokens.weight")
-	head := emb
+// embedRow is token tok's row of the embeddings emb (embd columns), times
+// scale.
+func embedRow(emb SafeTensorData, tok int32, embd int, scale float64) []float64 {
+	x := make([]float64, embd)
+	for i := range x {
+		x[i] = float64(emb.Data[int(tok)*embd+i]) * scale
+	}
+	return x
+}
+
+// addTo adds y to x: a residual connection.
+func addTo(x, y []float64) {
+	for i := range x {
+		x[i] += y[i]
+	}
+}
+
+// silu is x·sigmoid(x).
+func silu(x float64) float64 { return x / (1 + math.Exp(-x)) }
+
+// gatedMLP is down_proj(act(gate_proj(h)) · up_proj(h)) of the layer whose
+// tensor names start with pre.
+func (m *hfModel) gatedMLP(pre string, h []float64, act func(float64) float64) []float64 {
+	g := linear(m.w(pre+"mlp.gate_proj.weight"), nil, h)
+	u := linear(m.w(pre+"mlp.up_proj.weight"), nil, h)
+	for i := range g {
+		g[i] = act(g[i]) * u[i]
+	}
+	return linear(m.w(pre+"mlp.down_proj.weight"), nil, g)
+}
+
+// ropeInvFreq is RoPE's inverse frequencies 1/base^(2i/dims), i < dims/2,
+// divided by factor (linear scaling; 1: none).
+func ropeInvFreq(base float64, dims int, factor float64) []float64 {
+	inv := make([]float64, dims/2)
+	for i := range inv {
+		inv[i] = 1 / math.Pow(base, float64(2*i)/float64(dims)) / factor
+	}
+	return inv
+}
+
+// opt is the tensor name, or nil where the checkpoint has none (an
+// optional bias).
+func (m *hfModel) opt(name string) *SafeTensorData {
+	if t, ok := m.tensors[name]; ok {
+		return &t
+	}
+	return nil
+}
+
+// lmHead is lm_head.weight, or the embeddings where they are tied.
+func (m *hfModel) lmHead() SafeTensorData {
 	if m.has("lm_head.weight") {
-		head = m.w("lm_head.weight")
+		return m.w("lm_head.weight")
 	}
-	bias := func(name string) *SafeTensorData {
-		if t, ok := m.tensors[name]; ok {
-			return &t
-		}
-		return nil
+	return m.w("model.embed_tokens.weight")
+}
+
+// refDims are the sizes the decoder references read from config.json;
+// the head size is head_dim, or hidden_size / num_attention_heads.
+type refDims struct {
+	embd, nHead, nKV, nLayer, hd int
+	eps                          float64
+}
+
+func (m *hfModel) dims() refDims {
+	d := refDims{
+		embd:   int(m.num("hidden_size")),
+		nHead:  int(m.num("num_attention_heads")),
+		nKV:    int(m.num("num_key_value_heads")),
+		nLayer: int(m.num("num_hidden_layers")),
+		eps:    m.num("rms_norm_eps"),
 	}
-	ks := make([][][]float64, nLayer)
-	vs := make([][][]float64, nLayer)
+	d.hd = d.embd / d.nHead
+	if _, ok := m.cfg["head_dim"]; ok {
+		d.hd = int(m.num("head_dim"))
+	}
+	return d
+}
+
+// kvCache holds each layer's keys and values of the positions so far.
+type kvCache struct{ ks, vs [][][]float64 }
+
+func newKVCache(nLayer int) *kvCache {
+	return &kvCache{make([][][]float64, nLayer), make([][][]float64, nLayer)}
+}
+
+// add appends a position's k and v to layer l's and returns all of them.
+func (c *kvCache) add(l int, k, v []float64) (ks, vs [][]float64) {
+	c.ks[l] = append(c.ks[l], k)
+	c.vs[l] = append(c.vs[l], v)
+	return c.ks[l], c.vs[l]
+}
+
+// decoderRef runs a decoder one position at a time: the residual stream x
+// starts as embed(tok), layer(l, p, pre, x) adds layer l's attention and
+// MLP at position p (pre: the layer's tensor name prefix), and logits(x)
+// is the position's output row.
+func decoderRef(tokens []int32, nLayer int, embed func(tok int32) []float64, layer func(l, p int, pre string, x []float64), logits func(x []float64) []float64) [][]float64 {
 	var out [][]float64
 	for p, tok := range tokens {
-		x := make([]float64, embd)
-		for i := range x {
-			x[i] = float64(emb.Data[int(tok)*embd+i])
-		}
+		x := embed(tok)
 		for l := 0; l < nLayer; l++ {
-			pre := fmt.Sprintf("model.layers.%d.", l)
-			h := rmsNorm(x, m.w(pre+"input_layernorm.weight"), eps)
-			q := linear(m.w(pre+"self_attn.q_proj.weight"), bias(pre+"self_attn.q_proj.bias"), h)
-			k := linear(m.w(pre+"self_attn.k_proj.weight"), bias(pre+"self_attn.k_proj.bias"), h)
-			v := linear(m.w(pre+"self_attn.v_proj.weight"), bias(pre+"self_attn.v_proj.bias"), h)
-			ropeHF(q, nHead, hd, p, inv)
-			ropeHF(k, nKV, hd, p, inv)
-			ks[l] = append(ks[l], k)
-			vs[l] = append(vs[l], v)
-			a := attend(q, ks[l], vs[l], nHead, nKV, hd)
-			o := linear(m.w(pre+"self_attn.o_proj.weight"), bias(pre+"self_attn.o_proj.bias"), a)
-			for i := range x {
-				x[i] += o[i]
-			}
-			h = rmsNorm(x, m.w(pre+"post_attention_layernorm.weight"), eps)
-			g := linear(m.w(pre+"mlp.gate_proj.weight"), nil, h)
-			u := linear(m.w(pre+"mlp.up_proj.weight"), nil, h)
-			for i := range g {
-				g[i] = g[i] / (1 + math.Exp(-g[i])) * u[i]
-			}
-			d := linear(m.w(pre+"mlp.down_proj.weight"), nil, g)
-			for i := range x {
-				x[i] += d[i]
-			}
+			layer(l, p, fmt.Sprintf("model.layers.%d.", l), x)
 		}
-		out = append(out, linear(head, nil, rmsNorm(x, m.w("model.norm.weight"), eps)))
+		out = append(out, logits(x))
 	}
 	return out
+}
+
+// attnQKV is the q, k and v projections of h (with their biases where the
+// checkpoint has them) of the layer whose tensor names start with pre.
+func (m *hfModel) attnQKV(pre string, h []float64) (q, k, v []float64) {
+	q = linear(m.w(pre+"self_attn.q_proj.weight"), m.opt(pre+"self_attn.q_proj.bias"), h)
+	k = linear(m.w(pre+"self_attn.k_proj.weight"), m.opt(pre+"self_attn.k_proj.bias"), h)
+	v = linear(m.w(pre+"self_attn.v_proj.weight"), m.opt(pre+"self_attn.v_proj.bias"), h)
+	return q, k, v
+}
+
+// normHeads applies norm with weights w to each of the heads of hd values
+// in x: the per-head q/k norms.
+func normHeads(x []float64, heads, hd int, w SafeTensorData, eps float64, norm func([]float64, SafeTensorData, float64) []float64) {
+	for h := 0; h < heads; h++ {
+		copy(x[h*hd:(h+1)*hd], norm(x[h*hd:(h+1)*hd], w, eps))
+	}
+}
+
+// llamaRef is what the llama-like references (llama, qwen2, qwen3, gemma)
+// differ in.
+type llamaRef struct {
+	inv      []float64                                                  // RoPE's inverse frequencies
+	norm     func(x []float64, w SafeTensorData, eps float64) []float64 // rmsNorm, gemmaNorm
+	embScale float64                                                    // the embeddings' scale
+	act      func(float64) float64                                      // the gated MLP's activation
+	// qkNorm, when set, normalizes q and k before RoPE (qwen3).
+	qkNorm func(pre string, q, k []float64)
+}
+
+// forwardLlamaLike is a pre-norm decoder with rotate-half RoPE over all of
+// each head, causal grouped-query attention scaled by head_dim^-½ and a
+// gated MLP, its lm_head tied or not.
+func (m *hfModel) forwardLlamaLike(tokens []int32, r llamaRef) [][]float64 {
+	d := m.dims()
+	emb, head := m.w("model.embed_tokens.weight"), m.lmHead()
+	cache := newKVCache(d.nLayer)
+	return decoderRef(tokens, d.nLayer, func(tok int32) []float64 { return embedRow(emb, tok, d.embd, r.embScale) },
+		func(l, p int, pre string, x []float64) {
+			q, k, v := m.attnQKV(pre, r.norm(x, m.w(pre+"input_layernorm.weight"), d.eps))
+			if r.qkNorm != nil {
+				r.qkNorm(pre, q, k)
+			}
+			ropeHF(q, d.nHead, d.hd, p, r.inv)
+			ropeHF(k, d.nKV, d.hd, p, r.inv)
+			ks, vs := cache.add(l, k, v)
+			a := attend(q, ks, vs, d.nHead, d.nKV, d.hd)
+			addTo(x, linear(m.w(pre+"self_attn.o_proj.weight"), m.opt(pre+"self_attn.o_proj.bias"), a))
+			addTo(x, m.gatedMLP(pre, r.norm(x, m.w(pre+"post_attention_layernorm.weight"), d.eps), r.act))
+		},
+		func(x []float64) []float64 { return linear(head, nil, r.norm(x, m.w("model.norm.weight"), d.eps)) })
+}
+
+// forwardLlama is LlamaForCausalLM / Qwen2ForCausalLM.
+func (m *hfModel) forwardLlama(tokens []int32) [][]float64 {
+	return m.forwardLlamaLike(tokens, llamaRef{inv: m.llamaInvFreq(m.dims().hd), norm: rmsNorm, embScale: 1, act: silu})
 }
 
 // forwardGPT2 is GPT2LMHeadModel; prefix is "transformer." or "".

@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,20 +14,9 @@ import (
 // the GPT-2 tokenizer.
 func tinyGPT2Dir(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
 	const embd, layers, ctx, vocab = 32, 1, 32, 50257
 	r := rand.New(rand.NewPCG(1, 1))
-	tensor := func(shape ...int64) convert.SafeTensorData {
-		n := int64(1)
-		for _, d := range shape {
-			n *= d
-		}
-		d := make([]float32, n)
-		for i := range d {
-			d[i] = float32(r.NormFloat64() * 0.2)
-		}
-		return convert.SafeTensorData{Dtype: "F16", Shape: shape, Data: d}
-	}
+	tensor := func(shape ...int64) convert.SafeTensorData { return randomTensor(r, "F16", shape...) }
 	ts := map[string]convert.SafeTensorData{
 		"wte.weight": tensor(vocab, embd), "wpe.weight": tensor(ctx, embd),
 		"ln_f.weight": tensor(embd), "ln_f.bias": tensor(embd),
@@ -44,27 +31,11 @@ func tinyGPT2Dir(t *testing.T) string {
 		ts[p+"mlp.c_fc.weight"], ts[p+"mlp.c_fc.bias"] = tensor(embd, 4*embd), tensor(4*embd)
 		ts[p+"mlp.c_proj.weight"], ts[p+"mlp.c_proj.bias"] = tensor(4*embd, embd), tensor(embd)
 	}
-	f, err := os.Create(filepath.Join(dir, "model.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := convert.WriteSafeTensors(f, ts, nil); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	cfg, _ := json.Marshal(map[string]any{
+	cfg := map[string]any{
 		"architectures": []string{"GPT2LMHeadModel"}, "n_embd": embd, "n_head": 2, "n_layer": layers,
 		"n_ctx": ctx, "n_positions": ctx, "layer_norm_epsilon": 1e-5, "vocab_size": vocab,
-	})
-	os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644)
-	for _, name := range []string{"tokenizer.json", "tokenizer_config.json"} {
-		b, err := os.ReadFile(filepath.Join(testdata, "tokenizer", "hf", "gpt2", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, name), b, 0o644)
 	}
-	return dir
+	return writeCheckpoint(t, cfg, ts, "gpt2", "tokenizer.json", "tokenizer_config.json")
 }
 
 func TestConvertCommand(t *testing.T) {
