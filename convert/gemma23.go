@@ -133,24 +133,32 @@ func gemma3Params(h hparams, _ int) ([]gguf.KV, error) {
 		return nil, k.err
 	}
 	// The global layers' rope: rope_theta and rope_scaling, or (newer
-	// transformers) rope_parameters.full_attention. The local layers' base
-	// is 10000 in llama.cpp whatever the config says: refuse another.
-	rope := h
+	// transformers) rope_parameters.full_attention. The local layers' base,
+	// rope_local_base_freq or rope_parameters.sliding_attention.rope_theta,
+	// goes to rope.freq_base_swa as convert_hf_to_gguf.py writes it
+	// (llama.cpp and slm use 10000 when the key is absent).
+	rope, local := h, hparams(nil)
 	if rp := h.object("rope_parameters"); rp != nil {
 		if full := rp.object("full_attention"); full != nil {
 			rope = full
 			if sl := rp.object("sliding_attention"); sl != nil && sl.has("rope_theta") {
-				if v, _, err := sl.floatOf("rope_theta"); err != nil || v != 10000 {
-					return nil, fmt.Errorf("config.json: rope_parameters.sliding_attention.rope_theta %v is not supported (llama.cpp's Gemma 3 uses 10000 on the local layers)", sl["rope_theta"])
-				}
+				local = sl
 			}
 		} else {
 			rope = rp
 		}
 	}
-	if v, ok := h["rope_local_base_freq"]; ok && v != nil {
-		if f, _, err := h.floatOf("rope_local_base_freq"); err != nil || f != 10000 {
-			return nil, fmt.Errorf("config.json: rope_local_base_freq %v is not supported (llama.cpp's Gemma 3 uses 10000)", v)
+	localKey := "rope_theta"
+	if local == nil {
+		local, localKey = h, "rope_local_base_freq"
+	}
+	if v, ok := local[localKey]; ok && v != nil {
+		f, _, err := local.floatOf(localKey)
+		if err != nil || !(f > 0) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("config.json: the local layers' rope base %s %v must be a positive number", localKey, v)
+		}
+		if f != 10000 {
+			k.add("rope.freq_base_swa", float32(f))
 		}
 	}
 	theta := 1e6 // Gemma3Model's default for the global layers

@@ -31,6 +31,7 @@ type gemma23Spec struct {
 	// instead of rope_theta, rope_local_base_freq and rope_scaling.
 	ropeParams bool
 	finalCap   float64 // Gemma 3: final_logit_softcapping (0: null, as in every Gemma 3)
+	localBase  float64 // Gemma 3: the local layers' rope base (0: 10000)
 }
 
 const (
@@ -67,7 +68,11 @@ func newGemma23(s gemma23Spec) *hfModel {
 		cfg["architectures"] = []string{"Gemma3ForCausalLM"}
 		cfg["model_type"] = "gemma3_text"
 		cfg["rope_theta"] = 1e6
-		cfg["rope_local_base_freq"] = 10000.0
+		local := 10000.0
+		if s.localBase != 0 {
+			local = s.localBase
+		}
+		cfg["rope_local_base_freq"] = local
 		cfg["attn_logit_softcapping"] = nil
 		cfg["final_logit_softcapping"] = nil
 		if s.finalCap != 0 {
@@ -81,7 +86,7 @@ func newGemma23(s gemma23Spec) *hfModel {
 			if s.scaling != 0 {
 				full = map[string]any{"rope_type": "linear", "factor": s.scaling, "rope_theta": 1e6}
 			}
-			cfg["rope_parameters"] = map[string]any{"full_attention": full, "sliding_attention": map[string]any{"rope_type": "default", "rope_theta": 10000.0}}
+			cfg["rope_parameters"] = map[string]any{"full_attention": full, "sliding_attention": map[string]any{"rope_type": "default", "rope_theta": local}}
 			delete(cfg, "rope_theta")
 			delete(cfg, "rope_local_base_freq")
 			delete(cfg, "rope_scaling")
@@ -273,6 +278,8 @@ var gemma23Cases = []struct {
 	{"gemma3-f32-linear-scaling-layer-types", gemma23Spec{v3: true, dtype: "F32", seed: 4, nKV: 1, layers: 6, window: 5, scaling: 8, types: true}},
 	{"gemma3-f32-rope-parameters", gemma23Spec{v3: true, dtype: "F32", seed: 5, nKV: 2, layers: 6, window: 4, scaling: 4, ropeParams: true}},
 	{"gemma3-f32-final-softcap", gemma23Spec{v3: true, dtype: "F32", seed: 6, nKV: 2, layers: 6, window: 4, finalCap: 5}},
+	{"gemma3-f32-local-base", gemma23Spec{v3: true, dtype: "F32", seed: 7, nKV: 2, layers: 6, window: 4, localBase: 20000}},
+	{"gemma3-f32-rope-parameters-local-base", gemma23Spec{v3: true, dtype: "F32", seed: 8, nKV: 1, layers: 6, window: 4, ropeParams: true, localBase: 5e4}},
 }
 
 func TestConvertGemma23Logits(t *testing.T) {
@@ -489,11 +496,6 @@ func TestConvertGemma23Errors(t *testing.T) {
 		{"gemma3 pattern", g3, func(m *hfModel) { m.cfg["sliding_window_pattern"] = 4 }, "sliding_window_pattern"},
 		{"gemma3 rope type", g3, func(m *hfModel) { m.cfg["rope_scaling"] = map[string]any{"rope_type": "yarn", "factor": 4.0} }, "yarn"},
 		{"gemma3 no window", g3, func(m *hfModel) { delete(m.cfg, "sliding_window") }, "sliding_window"},
-		{"gemma3 local base", g3, func(m *hfModel) { m.cfg["rope_local_base_freq"] = 20000.0 }, "rope_local_base_freq"},
-		{"gemma3 rope_parameters local base", g3, func(m *hfModel) {
-			m.cfg["rope_parameters"] = map[string]any{"full_attention": map[string]any{"rope_type": "default", "rope_theta": 1e6},
-				"sliding_attention": map[string]any{"rope_type": "default", "rope_theta": 5e4}}
-		}, "sliding_attention"},
 		{"gemma3 vision", g3, func(m *hfModel) { m.cfg["architectures"] = []string{"Gemma3ForConditionalGeneration"} }, "Gemma3ForConditionalGeneration"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
