@@ -67,13 +67,11 @@ func dotQ5_KQ8_KNEON(w, x *byte, nb int) float32
 //go:noescape
 func dotQ5_KQ8_KDotProd(w, x *byte, nb int) float32
 
-type blockDot func(w, x *byte, nb int) float32
-
 // arm64Dots lists every arm64 kernel: weight type, activation type, tier.
 var arm64Dots = []struct {
 	w, act quant.Type
 	tier   Tier
-	fn     blockDot
+	fn     blockDotFn
 }{
 	{quant.Q8_0, quant.Q8_0, TierNEON, dotQ8_0Q8_0NEON},
 	{quant.Q8_0, quant.Q8_0, TierDotProd, dotQ8_0Q8_0DotProd},
@@ -99,22 +97,6 @@ var arm64Dots = []struct {
 
 func init() {
 	for _, d := range arm64Dots {
-		registerDot(d.w, d.act, d.tier, wrapBlockDot(d.w, d.act, d.fn))
-	}
-}
-
-// wrapBlockDot makes a VecDot of a block kernel: n/blockElems whole blocks
-// are dotted (n is a multiple of the block size for every valid row), after
-// a bounds check of both slices.
-func wrapBlockDot(w, act quant.Type, fn blockDot) VecDot {
-	qk, wb, xb := w.BlockElems(), w.BlockBytes(), act.BlockBytes()
-	return func(n int, wq, xq []byte) float32 {
-		nb := n / qk
-		if nb <= 0 {
-			return 0
-		}
-		_ = wq[nb*wb-1]
-		_ = xq[nb*xb-1]
-		return fn(&wq[0], &xq[0], nb)
+		registerDot(d.w, d.act, d.tier, blockVecDot(d.w, d.act, d.fn))
 	}
 }

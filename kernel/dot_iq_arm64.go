@@ -23,13 +23,13 @@ func init() {
 	for _, d := range []struct {
 		w, act quant.Type
 		tier   Tier
-		fn     blockDot
+		fn     blockDotFn
 	}{
 		{quant.IQ4_NL, quant.Q8_0, TierNEON, dotIQ4NLNEON},
 		{quant.IQ4_NL, quant.Q8_0, TierDotProd, dotIQ4NLDotProd},
 		{quant.IQ4_XS, quant.Q8_K, TierNEON, dotIQ4XSNEON},
 		{quant.IQ4_XS, quant.Q8_K, TierDotProd, dotIQ4XSDotProd},
 	} {
-		registerDot(d.w, d.act, d.tier, wrapBlockDot(d.w, d.act, d.fn))
+		registerDot(d.w, d.act, d.tier, blockVecDot(d.w, d.act, d.fn))
 	}
 }
