@@ -39,49 +39,62 @@ func TestMatMulCols4(t *testing.T) {
 					}
 					ms[i] = m
 				}
-				for _, n := range []int{4, 5, 7, 8, 37} {
-					x := randVec(rnd, n*cols)
-					xb := make([][]byte, n)
-					for tk := range n {
-						xb[tk] = encodeAct(t, quant.Q8_K, x[tk*cols:(tk+1)*cols])
-					}
-					for _, serial := range []bool{false, true} {
-						serialOnly = serial
-						var single, got, fused [3][]float32
-						saved := cols4For
-						cols4For = nil
-						for i, m := range ms {
-							single[i] = make([]float32, n*m.Rows)
-							m.MatMul(single[i], x, n)
-						}
-						cols4For = saved
-						for i, m := range ms {
-							got[i] = make([]float32, n*m.Rows+1)
-							got[i][n*m.Rows] = 42
-							m.MatMul(got[i][:n*m.Rows], x, n)
-							if got[i][n*m.Rows] != 42 {
-								t.Fatal("MatMul wrote past its output")
-							}
-							fused[i] = make([]float32, n*m.Rows)
-						}
-						MatMul3(ms[0], ms[1], ms[2], fused[0], fused[1], fused[2], x, n)
-						for i, m := range ms {
-							for tk := range n {
-								for r := range m.Rows {
-									k := tk*m.Rows + r
-									want := rt.dot(cols, m.Data[r*m.RowBytes:(r+1)*m.RowBytes], xb[tk])
-									if !sameBits(single[i][k], want) || !sameBits(got[i][k], want) || !sameBits(fused[i][k], want) {
-										t.Fatalf("%v tier %v %dx%d n=%d serial=%v matrix %d out[%d][%d]: cols4 %g, fused %g, single %g, dot %g",
-											typ, tier, m.Rows, cols, n, serial, i, tk, r, got[i][k], fused[i][k], single[i][k], want)
-									}
-								}
-							}
+				checkCols4Products(t, rnd, ms, rt.dot, quant.Q8_K, []int{4, 5, 7, 8, 37},
+					func() func() { saved := cols4For; cols4For = nil; return func() { cols4For = saved } },
+					fmt.Sprintf("%v tier %v", typ, tier))
+			}
+		}
+		setForcedTier(prev)
+	}
+}
+
+// checkCols4Products checks the products of the three matrices for every
+// activation count n — MatMul with and without the pool, and the fused
+// MatMul3 — against MatMul with the 4-activation kernels switched off
+// (off() switches them off and returns the undo) and against the route's
+// dot for each element (activations encoded as act), bit for bit; MatMul
+// must not write past its output.
+func checkCols4Products(t *testing.T, rnd *rand.Rand, ms [3]*Matrix, dot VecDot, act quant.Type, ns []int, off func() func(), label string) {
+	t.Helper()
+	cols := ms[0].Cols
+	for _, n := range ns {
+		x := randVec(rnd, n*cols)
+		xb := make([][]byte, n)
+		for tk := range n {
+			xb[tk] = encodeAct(t, act, x[tk*cols:(tk+1)*cols])
+		}
+		for _, serial := range []bool{false, true} {
+			serialOnly = serial
+			var single, got, fused [3][]float32
+			undo := off()
+			for i, m := range ms {
+				single[i] = make([]float32, n*m.Rows)
+				m.MatMul(single[i], x, n)
+			}
+			undo()
+			for i, m := range ms {
+				got[i] = make([]float32, n*m.Rows+1)
+				got[i][n*m.Rows] = 42
+				m.MatMul(got[i][:n*m.Rows], x, n)
+				if got[i][n*m.Rows] != 42 {
+					t.Fatal("MatMul wrote past its output")
+				}
+				fused[i] = make([]float32, n*m.Rows)
+			}
+			MatMul3(ms[0], ms[1], ms[2], fused[0], fused[1], fused[2], x, n)
+			for i, m := range ms {
+				for tk := range n {
+					for r := range m.Rows {
+						k := tk*m.Rows + r
+						want := dot(cols, m.Data[r*m.RowBytes:(r+1)*m.RowBytes], xb[tk])
+						if !sameBits(single[i][k], want) || !sameBits(got[i][k], want) || !sameBits(fused[i][k], want) {
+							t.Fatalf("%s %dx%d n=%d serial=%v matrix %d out[%d][%d]: cols4 %g, fused %g, single %g, dot %g",
+								label, m.Rows, cols, n, serial, i, tk, r, got[i][k], fused[i][k], single[i][k], want)
 						}
 					}
 				}
 			}
 		}
-		setForcedTier(prev)
 	}
 }
 

@@ -49,46 +49,9 @@ func testMatMulQ8Cols4(t *testing.T, tier Tier) {
 			}
 			ms[i] = m
 		}
-		for _, n := range []int{1, 2, 3, 4, 5, 7, 8, 37} {
-			x := randVec(rnd, n*cols)
-			xb := make([][]byte, n)
-			for tk := range n {
-				xb[tk] = encodeAct(t, quant.Q8_0, x[tk*cols:(tk+1)*cols])
-			}
-			for _, serial := range []bool{false, true} {
-				serialOnly = serial
-				var single, got, fused [3][]float32
-				saved := q8Cols4
-				q8Cols4 = nil
-				for i, m := range ms {
-					single[i] = make([]float32, n*m.Rows)
-					m.MatMul(single[i], x, n)
-				}
-				q8Cols4 = saved
-				for i, m := range ms {
-					got[i] = make([]float32, n*m.Rows+1)
-					got[i][n*m.Rows] = 42
-					m.MatMul(got[i][:n*m.Rows], x, n)
-					if got[i][n*m.Rows] != 42 {
-						t.Fatal("MatMul wrote past its output")
-					}
-					fused[i] = make([]float32, n*m.Rows)
-				}
-				MatMul3(ms[0], ms[1], ms[2], fused[0], fused[1], fused[2], x, n)
-				for i, m := range ms {
-					for tk := range n {
-						for r := range m.Rows {
-							k := tk*m.Rows + r
-							want := rt.dot(cols, m.Data[r*m.RowBytes:(r+1)*m.RowBytes], xb[tk])
-							if !sameBits(single[i][k], want) || !sameBits(got[i][k], want) || !sameBits(fused[i][k], want) {
-								t.Fatalf("%dx%d n=%d serial=%v matrix %d out[%d][%d]: cols4 %g, fused %g, single %g, dot %g",
-									m.Rows, cols, n, serial, i, tk, r, got[i][k], fused[i][k], single[i][k], want)
-							}
-						}
-					}
-				}
-			}
-		}
+		checkCols4Products(t, rnd, ms, rt.dot, quant.Q8_0, []int{1, 2, 3, 4, 5, 7, 8, 37},
+			func() func() { saved := q8Cols4; q8Cols4 = nil; return func() { q8Cols4 = saved } },
+			"Q8_0")
 	}
 }
 
